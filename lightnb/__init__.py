@@ -1,0 +1,24 @@
+"""lightnb: the Lightning App model in Jupyter — flows step in the kernel, works run on Dask.
+
+>>> from lightnb import LightningApp, LightningFlow, LightningWork
+"""
+
+from .core.app import AppFailed, LightningApp
+from .core.calls import WorkStageStatus, WorkStatus
+from .core.compute import CloudCompute
+from .core.flow import LightningFlow
+from .core.work import LightningWork, WorkStopped
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AppFailed",
+    "CloudCompute",
+    "LightningApp",
+    "LightningFlow",
+    "LightningWork",
+    "WorkStageStatus",
+    "WorkStatus",
+    "WorkStopped",
+    "__version__",
+]

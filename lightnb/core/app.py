@@ -1,0 +1,258 @@
+"""``LightningApp``: a root flow, the cluster its works run on, and the loop that steps it."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import uuid
+import weakref
+from typing import Any
+
+from ..runtime.context import AppContext
+from .flow import LightningFlow, find_component
+from .loop import AppLoop, AppStage, Changes
+from .values import describe_type
+from .work import LightningWork
+
+_apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
+
+
+class AppFailed(RuntimeError):
+    """The app ended as failed: a work failed (with ``raise_exception=True``), the flow raised, or it called
+    ``flow.fail()``. ``str(error)`` holds the reason and the failing code's traceback."""
+
+    def __init__(self, message: str, work_name: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.work_name = work_name
+
+
+class _WorkRoot(LightningFlow):
+    """Root flow of an app made from a single work: run it once, end when it ends."""
+
+    def __init__(self, work: LightningWork) -> None:
+        super().__init__()
+        self.work = work
+
+    def run(self) -> None:
+        self.work.run()
+        if self.work.has_succeeded:
+            self.stop(f"{self.work.name} succeeded")
+        elif self.work.has_failed or self.work.has_stopped:
+            self.fail(f"{self.work.name} {self.work.status.stage}: {self.work.status.message}")
+
+
+class LightningApp:
+    """Runs a root flow: the flow steps on a background loop in this process, works run on a Dask cluster.
+
+    Parameters
+    ----------
+    root:
+        The root ``LightningFlow`` (or a single ``LightningWork``, run once).
+    cluster:
+        ``None`` for an embedded ``LocalCluster`` on loopback (started in the background, closed with the
+        app); a scheduler address; a ``distributed.Client`` or ``Cluster``; a spec ``{"class": ...,
+        "kwargs": ...}`` or the path of a YAML/JSON file holding one; ``"in-process"`` to run works on threads
+        of this process (fast tests, no cluster).
+    storage:
+        Root URL of the app's drives and artifacts (a local folder by default, any fsspec URL).
+    env:
+        Environment variables set wherever the app's works run.
+
+    Example
+    -------
+    >>> app = LightningApp(Root())
+    >>> app.start()        # returns at once; the app runs in the background
+    >>> app.wait(60)       # until the root flow stops (AppFailed if it failed)
+    """
+
+    def __init__(self, root: LightningFlow | LightningWork, cluster: Any = None, storage: str | None = None,
+                 *, env: dict[str, str] | None = None, name: str | None = None) -> None:
+        if isinstance(root, LightningWork):
+            root = _WorkRoot(root)
+        if not isinstance(root, LightningFlow):
+            raise TypeError(f"LightningApp takes a LightningFlow (or a LightningWork) as root, not "
+                            f"{describe_type(root)}")
+        if getattr(type(root).run, "__lightnb_raw__", None) is None:
+            raise TypeError(f"the root flow {describe_type(root)} must define run(): it is what the app steps")
+        if root._parent is not None:
+            raise ValueError(f"{root.name} is part of another flow and cannot be the root of an app")
+        self.root = root
+        self.cluster = cluster
+        self.storage = storage
+        self.env = dict(env or {})
+        self.name = name or type(root).__name__
+        self.app_id = f"{self.name.lower()}-{uuid.uuid4().hex[:8]}"
+        self._loop: AppLoop | None = None
+        self._start_lock = threading.Lock()
+        _apps.add(self)
+
+    # -- running ------------------------------------------------------------------------------------------
+    def start(self, paused: bool = False) -> LightningApp:
+        """Start the app in the background and return.
+
+        An explicit cluster address is connected first: an unreachable one raises here (within ~5 s),
+        naming it. The embedded cluster starts in the background while the flow already steps.
+        With ``paused=True`` the flow only steps on :meth:`step`.
+        """
+        with self._start_lock:
+            if self._loop is not None:
+                raise RuntimeError(f"app {self.name} was already started; create a new LightningApp to run "
+                                   "it again")
+            executor = self._make_executor()
+            context = AppContext(self.app_id, self.storage, self.env)
+            loop = AppLoop(self.app_id, self.root, executor, paused=paused, context=context)
+            eager = getattr(executor, "connects_eagerly", True)
+            if eager:
+                executor.start(loop.post)
+            self._loop = loop
+            loop.start(executor_started=eager)
+        return self
+
+    def _make_executor(self) -> Any:
+        from ..runtime.cluster import get_default_cluster
+
+        cluster = self.cluster if self.cluster is not None else get_default_cluster()
+        if cluster == "in-process":
+            from ..runtime.inprocess import InProcessExecutor
+
+            return InProcessExecutor()
+        from ..runtime.dask import DaskExecutor
+
+        return DaskExecutor(self.app_id, cluster)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the app ends. ``TimeoutError`` if still running after ``timeout`` seconds;
+        :class:`AppFailed` if it ended as failed. A kernel interrupt stops the wait, not the app."""
+        loop = self._require_started()
+        if not loop.done.wait(timeout):
+            raise TimeoutError(f"app {self.name} is still running after {timeout} s (stage {self.stage})")
+        self._raise_if_failed()
+
+    async def wait_async(self, timeout: float | None = None) -> None:
+        """``await app.wait_async()``: like :meth:`wait`, without blocking the notebook's event loop."""
+        loop = self._require_started()
+        if not loop.done.is_set():
+            aio_loop = asyncio.get_running_loop()
+            ended = aio_loop.create_future()
+
+            def on_change(changes: Changes) -> None:
+                if loop.done.is_set():
+                    aio_loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+            unsubscribe = loop.subscribe(on_change)
+            try:
+                if not loop.done.is_set():
+                    await asyncio.wait_for(ended, timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"app {self.name} is still running after {timeout} s") from None
+            finally:
+                unsubscribe()
+        self._raise_if_failed()
+
+    def run(self) -> None:
+        """Start the app and block until it ends (the script form). Ctrl-C stops it cleanly."""
+        self.start()
+        try:
+            self.wait()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every work, release the cluster the app created, end the loop; returns once done.
+        A no-op on an app that has not started or has ended."""
+        loop = self._loop
+        if loop is None or loop.done.is_set():
+            return
+        if loop.on_loop_thread:
+            raise RuntimeError("app.stop() cannot be called from a flow; call self.stop() in the flow instead")
+        loop.request_stop()
+        loop.done.wait(timeout)
+
+    def step(self, timeout: float | None = 30) -> None:
+        """Advance exactly one loop pass (debugging). Starts the app paused if it has not started."""
+        if self._loop is None:
+            self.start(paused=True)
+        self._require_started().step(timeout)
+
+    # -- looking at it ------------------------------------------------------------------------------------
+    @property
+    def stage(self) -> str:
+        """``not_started``, ``running``, ``stopped`` or ``failed``."""
+        return AppStage.NOT_STARTED if self._loop is None else self._loop.stage
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A consistent snapshot of the whole app state (a copy, safe to read from any thread)."""
+        if self._loop is None:
+            return self.root.state
+        with self._loop.lock:
+            return self.root.state
+
+    @property
+    def end_message(self) -> str | None:
+        return None if self._loop is None else self._loop.end_message
+
+    @property
+    def works(self) -> list[LightningWork]:
+        return self.root.works()
+
+    def get_component_by_name(self, name: str) -> Any:
+        return find_component(self.root, name)
+
+    def logs(self, name: str = "root", n: int | None = None) -> list[str]:
+        """The last ``n`` lines a component printed (its own thread, and its subprocesses)."""
+        find_component(self.root, name)
+        loop = self._loop
+        buffer = None if loop is None else loop.logs.get(name)
+        return [] if buffer is None else buffer.lines(n)
+
+    def subscribe(self, listener: Any) -> Any:
+        """Call ``listener(changes)`` on the loop thread after each iteration that changed something."""
+        return self._require_started().subscribe(listener)
+
+    @property
+    def loop(self) -> AppLoop | None:
+        return self._loop
+
+    def view(self) -> Any:
+        """The live ``AppView`` widget of this app."""
+        from ..ui import AppView
+
+        return AppView(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        try:
+            return self.view()._repr_mimebundle_(include=include, exclude=exclude)
+        except Exception:
+            return {"text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        return f"<LightningApp {self.name} {self.stage}>"
+
+    # -- internals ----------------------------------------------------------------------------------------
+    def _require_started(self) -> AppLoop:
+        if self._loop is None:
+            raise RuntimeError(f"app {self.name} has not been started: call app.start() first")
+        return self._loop
+
+    def _raise_if_failed(self) -> None:
+        loop = self._loop
+        if loop is not None and loop.stage is AppStage.FAILED:
+            raise AppFailed(loop.end_message or "the app failed", loop.failed_work)
+
+
+def running_apps() -> list[LightningApp]:
+    """Every app of this process that is running."""
+    return [app for app in list(_apps) if app.stage == AppStage.RUNNING]
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    for app in running_apps():
+        try:
+            app.stop(timeout=15)
+        except Exception:
+            pass

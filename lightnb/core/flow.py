@@ -1,0 +1,153 @@
+"""``LightningFlow``: orchestration code, stepped by the app's event loop in the kernel."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .component import Component, Node
+from .structures import Structure
+from .values import describe_type
+
+if TYPE_CHECKING:
+    from .work import LightningWork
+
+
+class AppEnd(BaseException):
+    """Raised by ``flow.stop()`` / ``flow.fail()`` to end the app (a ``BaseException`` so that a flow's
+    ``except Exception`` does not swallow it)."""
+
+    def __init__(self, message: str, failed: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.failed = failed
+
+
+class LightningFlow(Component):
+    """Orchestration: ``run()`` is called by the app's loop whenever the app's state changed.
+
+    Flows own works and other flows (set as attributes, or held in ``structures.List`` / ``Dict``); the
+    root flow is given to ``LightningApp``. ``run()`` should be quick and idempotent: it reacts to state
+    (``if self.train.has_succeeded: ...``) rather than waiting.
+
+    Example
+    -------
+    >>> class Root(LightningFlow):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.train = TrainWork()
+    ...     def run(self):
+    ...         self.train.run(lr=0.01)
+    ...         if self.train.has_succeeded:
+    ...             self.stop("trained")
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not hasattr(run, "__lightnb_raw__"):
+            cls.run = _attributed(run)  # type: ignore[method-assign]
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Override with the flow's logic; the app calls it on every pass."""
+        raise NotImplementedError(f"{describe_type(self)} must define run()")
+
+    def stop(self, end_msg: str = "") -> None:
+        """End the app cleanly (stage ``stopped``); every work is stopped."""
+        self._end(end_msg, failed=False)
+
+    def fail(self, end_msg: str = "") -> None:
+        """End the app as failed (stage ``failed``); ``app.wait()`` raises ``AppFailed`` with the message."""
+        self._end(end_msg, failed=True)
+
+    def _end(self, message: str, failed: bool) -> None:
+        observer = self._observer
+        if observer is not None and hasattr(observer, "on_end"):
+            observer.on_end(self, message, failed)  # type: ignore[attr-defined]
+            return
+        raise AppEnd(message, failed)
+
+    def configure_layout(self) -> Any:
+        """The flow's tabs in the app view: a list of ``{"name": ..., "content": component or URL}``.
+
+        The default shows one tab per child flow and one per work that has a ``url``.
+        """
+        tabs: list[dict[str, Any]] = []
+        for key, child in self._children():
+            if isinstance(child, LightningFlow):
+                tabs.append({"name": key, "content": child})
+            elif isinstance(child, Structure):
+                continue
+            elif getattr(child, "url", None) is not None:
+                tabs.append({"name": key, "content": child})
+        return tabs
+
+    # -- the tree -----------------------------------------------------------------------------------------
+    @property
+    def flows(self) -> dict[str, LightningFlow]:
+        """Every descendant flow, by dotted name."""
+        return {node.name: node for node in self._walk() if isinstance(node, LightningFlow) and node is not self}
+
+    def works(self, recurse: bool = True) -> list[LightningWork]:
+        """The works below this flow (with ``recurse=False``, only its own)."""
+        from .work import LightningWork
+
+        if not recurse:
+            return [child for _, child in self._children() if isinstance(child, LightningWork)]
+        return [node for node in self._walk() if isinstance(node, LightningWork)]
+
+    def named_works(self, recurse: bool = True) -> list[tuple[str, LightningWork]]:
+        return [(work.name, work) for work in self.works(recurse)]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """``{"vars", "calls", "flows", "works", "structures"}``, recursively (a fresh copy each time)."""
+        from .work import LightningWork
+
+        state: dict[str, Any] = {"vars": self.state_vars, "calls": {}, "flows": {}, "works": {},
+                                 "structures": {}}
+        for key, child in self._children():
+            if isinstance(child, LightningFlow):
+                state["flows"][key] = child.state
+            elif isinstance(child, LightningWork):
+                state["works"][key] = child.state
+            elif isinstance(child, Structure):
+                state["structures"][key] = child.state
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{describe_type(self)} {self.name}>"
+
+
+def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a flow's ``run`` so that what it prints is attributed to that flow's log."""
+
+    @functools.wraps(run)
+    def attributed(self: LightningFlow, *args: Any, **kwargs: Any) -> Any:
+        observer = self._observer
+        if observer is None or not hasattr(observer, "enter_flow"):
+            return run(self, *args, **kwargs)
+        observer.enter_flow(self)
+        try:
+            return run(self, *args, **kwargs)
+        finally:
+            observer.exit_flow(self)
+
+    attributed.__lightnb_raw__ = run  # type: ignore[attr-defined]
+    return attributed
+
+
+def find_component(root: Node, name: str) -> Node:
+    """The component named ``name`` (``root.a.b``) under ``root``; ``KeyError`` naming it otherwise."""
+    parts = name.split(".")
+    if parts[0] != "root":
+        raise KeyError(f"component names start with 'root', not {name!r}")
+    node = root
+    for depth, part in enumerate(parts[1:], start=1):
+        children = dict(node._children())
+        if part not in children:
+            known = ", ".join(f"{node.name}.{k}" for k in children) or "none"
+            raise KeyError(f"no component {'.'.join(parts[:depth + 1])!r} (children of {node.name}: {known})")
+        node = children[part]
+    return node

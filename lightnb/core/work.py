@@ -1,0 +1,224 @@
+"""``LightningWork``: a leaf component whose ``run()`` is a long job executed on the cluster."""
+
+from __future__ import annotations
+
+import functools
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from .calls import CallTable, WorkStageStatus, WorkStatus, call_hash
+from .component import Component
+from .compute import CloudCompute
+from .values import describe_type
+
+
+class WorkStopped(BaseException):
+    """Raised inside a work's ``run()`` when the app asked it to stop (a ``BaseException``, so a user's
+    ``except Exception`` does not swallow it)."""
+
+
+class LightningWork(Component):
+    """A long-running job — training, serving, a script — executed on a Dask worker.
+
+    Its public attributes are state: whatever ``run()`` sets streams back to the flow while it runs, and what
+    the flow sets reaches the running work.
+
+    Parameters
+    ----------
+    parallel:
+        ``False`` (default): a flow calling ``run()`` stops its pass there until the call has finished.
+        ``True``: the call returns at once and the flow goes on.
+    cache_calls:
+        ``True`` (default): a call with arguments seen before does not run again.
+    raise_exception:
+        ``True`` (default): a failure in ``run()`` fails the app; ``False``: the flow can react to
+        ``work.has_failed``.
+    cloud_compute:
+        The resources the work needs (``CloudCompute("gpu")`` → a worker offering ``GPU``).
+
+    Example
+    -------
+    >>> class Counter(LightningWork):
+    ...     def __init__(self):
+    ...         super().__init__(parallel=True)
+    ...         self.count = 0
+    ...     def run(self, until):
+    ...         while self.count < until:
+    ...             self.count += 1
+    """
+
+    _calls: CallTable
+    _executing: bool
+
+    def __init__(self, parallel: bool = False, cache_calls: bool = True, raise_exception: bool = True,
+                 cloud_compute: CloudCompute | None = None) -> None:
+        self._parallel = bool(parallel)
+        self._cache_calls = bool(cache_calls)
+        self._raise_exception = bool(raise_exception)
+        if cloud_compute is not None and not isinstance(cloud_compute, CloudCompute):
+            raise TypeError(f"cloud_compute must be a lightnb.CloudCompute, not {describe_type(cloud_compute)}")
+        self._cloud_compute = cloud_compute or CloudCompute()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        work = super().__new__(cls, *args, **kwargs)
+        if getattr(cls.run, "__lightnb_raw__", None) is None:
+            raise TypeError(f"{cls.__qualname__} must define a run() method: it is what the work executes")
+        object.__setattr__(work, "_calls", CallTable())
+        object.__setattr__(work, "_executing", False)
+        object.__setattr__(work, "_parallel", False)
+        object.__setattr__(work, "_cache_calls", True)
+        object.__setattr__(work, "_raise_exception", True)
+        object.__setattr__(work, "_cloud_compute", CloudCompute())
+        return work
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not hasattr(run, "__lightnb_raw__"):
+            cls.run = _dispatching(run)  # type: ignore[method-assign]
+
+    def _validate_definition(self) -> None:
+        for key, value in self.__dict__.items():
+            if not key.startswith("_") and isinstance(value, Component):
+                raise TypeError(f"{describe_type(self)} is a work and cannot own the component {key!r}")
+
+    def _attach_child(self, attribute: str, child: Any) -> None:
+        raise TypeError(
+            f"{self.name} ({describe_type(self)}) is a LightningWork and cannot own the component "
+            f"{describe_type(child)} set as {attribute!r}: works are the leaves of the component tree. "
+            "Attach it to a LightningFlow instead."
+        )
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Override with the work's job. Called by a flow; executed on a Dask worker."""
+        raise NotImplementedError
+
+    def on_exit(self) -> None:
+        """Called where the work runs when it is stopped (after ``stop()``), to release what it holds."""
+
+    def stop(self) -> None:
+        """Stop the work's running call: at once for processes it started (scripts, servers), and for
+        Python code at its next attribute set or :meth:`check_stop`."""
+        observer = self._observer
+        if observer is not None and hasattr(observer, "on_stop"):
+            observer.on_stop(self)  # type: ignore[attr-defined]
+
+    def check_stop(self) -> None:
+        """Raise :class:`WorkStopped` if the app asked this (running) work to stop; a no-op otherwise."""
+        observer = self._observer
+        if observer is not None and hasattr(observer, "check_stop"):
+            observer.check_stop(self)  # type: ignore[attr-defined]
+
+    # -- configuration ------------------------------------------------------------------------------------
+    @property
+    def parallel(self) -> bool:
+        return self._parallel
+
+    @property
+    def cache_calls(self) -> bool:
+        return self._cache_calls
+
+    @property
+    def raise_exception(self) -> bool:
+        return self._raise_exception
+
+    @property
+    def cloud_compute(self) -> CloudCompute:
+        return self._cloud_compute
+
+    # -- status -------------------------------------------------------------------------------------------
+    @property
+    def status(self) -> WorkStatus:
+        """The status of the work's latest call: ``status.stage``, ``status.message`` (traceback on failure)."""
+        return self._calls.status
+
+    @property
+    def has_started(self) -> bool:
+        return self.status.stage is not WorkStageStatus.NOT_STARTED
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status.stage is WorkStageStatus.PENDING
+
+    @property
+    def is_running(self) -> bool:
+        return self.status.stage is WorkStageStatus.RUNNING
+
+    @property
+    def has_succeeded(self) -> bool:
+        return self.status.stage is WorkStageStatus.SUCCEEDED
+
+    @property
+    def has_failed(self) -> bool:
+        return self.status.stage is WorkStageStatus.FAILED
+
+    @property
+    def has_stopped(self) -> bool:
+        return self.status.stage is WorkStageStatus.STOPPED
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """``{"vars": ..., "calls": ...}``: the work's public attributes and its calls' statuses."""
+        return {"vars": self.state_vars, "calls": self._calls.to_state()}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_calls", None)  # the call table (and its arguments) stays with the flow
+        state["_executing"] = False
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        object.__setattr__(self, "_calls", CallTable())
+
+    def __repr__(self) -> str:
+        return f"<{describe_type(self)} {self.name} {self.status.stage.value}>"
+
+
+def _dispatching(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a work's ``run``: from a flow it dispatches a call; where the work executes it runs the code."""
+
+    @functools.wraps(run)
+    def dispatch(self: LightningWork, *args: Any, **kwargs: Any) -> Any:
+        if self._executing:
+            return run(self, *args, **kwargs)
+        observer = self._observer
+        if observer is not None:
+            return observer.on_run(self, args, kwargs)
+        return _run_in_process(self, run, args, kwargs)
+
+    dispatch.__lightnb_raw__ = run  # type: ignore[attr-defined]
+    return dispatch
+
+
+def hash_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    return call_hash(args, kwargs, fallback=cloudpickle.dumps)
+
+
+def _run_in_process(work: LightningWork, run: Callable[..., Any], args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> Any:
+    """A direct ``work.run(...)`` with no app: execute here, honouring ``cache_calls``."""
+    table = work._calls
+    decision = table.request(hash_arguments(args, kwargs), args, kwargs, cache_calls=work.cache_calls,
+                             parallel=True, now=time.time())
+    if not decision.dispatch:
+        return table.calls[table.latest].result  # type: ignore[index]
+    call = table.take_next()
+    assert call is not None
+    table.on_running(call.call_id, time.time())
+    object.__setattr__(work, "_executing", True)
+    try:
+        result = run(work, *args, **kwargs)
+    except BaseException:
+        table.on_finished(call.call_id, WorkStageStatus.FAILED, time.time(), traceback.format_exc(),
+                          "user_exception")
+        raise
+    finally:
+        object.__setattr__(work, "_executing", False)
+    table.on_finished(call.call_id, WorkStageStatus.SUCCEEDED, time.time())
+    call.result = result
+    return result

@@ -1,0 +1,217 @@
+"""Which Dask cluster an app uses: the embedded ``LocalCluster``, an address, a client, a cluster object, or
+a spec naming a cluster class (e.g. one of dask-cloudprovider's) — so the same app scales out unchanged.
+
+>>> LightningApp(Root())                                         # embedded LocalCluster on loopback
+>>> LightningApp(Root(), cluster="tcp://10.0.0.5:8786")          # an existing scheduler
+>>> LightningApp(Root(), cluster="cluster.yaml")                 # {class: ..., kwargs: {...}}
+>>> LightningApp(Root(), cluster={"class": "dask_cloudprovider.aws.EC2Cluster", "kwargs": {"n_workers": 4}})
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The cluster apps use when none is given (``%lightnb cluster`` and ``lightnb run --cluster`` set it).
+_default_cluster: Any = None
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be reached, created, or cannot run works; the message says what to do."""
+
+
+def set_default_cluster(cluster: Any) -> None:
+    """Use ``cluster`` (anything ``LightningApp(cluster=...)`` takes) for apps created without one."""
+    global _default_cluster
+    _default_cluster = cluster
+
+
+def get_default_cluster() -> Any:
+    return _default_cluster if _default_cluster is not None else os.environ.get("LIGHTNB_CLUSTER") or None
+
+
+def embedded_cluster_config() -> dict[str, Any]:
+    """Dask settings of the embedded cluster, tuned for an interactive session."""
+    return {
+        # Training code may start processes of its own (DataLoader workers): workers must not be daemons.
+        "distributed.worker.daemon": False,
+        # Keep the machine's thread settings (Dask sets OMP/MKL/OPENBLAS threads to 1 by default).
+        "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536},
+        # A call runs at most once: a worker dying under it fails the call instead of re-running it.
+        "distributed.scheduler.allowed-failures": 0,
+        # Works are long-lived and secede from the thread pool: nothing to steal, nothing to profile.
+        "distributed.scheduler.work-stealing": False,
+        "distributed.worker.profile.enabled": False,
+        "distributed.admin.system-monitor.interval": "5s",
+        "distributed.admin.tick.interval": "500ms",
+        "distributed.scheduler.events-cleanup-delay": "10m",
+        # Work batches pass through the scheduler's event log: keep its history short.
+        "distributed.admin.low-level-log-length": 64,
+        # Worker processes ignore Ctrl-C: the app, not the signal, stops them, in order.
+        "distributed.worker.preload": ["lightnb.runtime.preload"],
+    }
+
+
+def default_local_kwargs() -> dict[str, Any]:
+    cores = os.cpu_count() or 1
+    return {
+        "n_workers": max(1, min(cores, 4)),
+        "threads_per_worker": 2,
+        "processes": True,
+        "host": "127.0.0.1",
+        "dashboard_address": None,
+        "silence_logs": logging.ERROR,
+    }
+
+
+@dataclass
+class Connection:
+    """A connected client, and what lightnb must close when the app ends (only what it created)."""
+
+    client: Any
+    cluster: Any = None
+    owns_client: bool = False
+    owns_cluster: bool = False
+    description: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        if self.owns_client:
+            try:
+                self.client.close(timeout=5)
+            except Exception:
+                pass
+        if self.owns_cluster and self.cluster is not None:
+            self.cluster.close(timeout=10)
+
+
+def is_explicit(cluster: Any) -> bool:
+    """Whether ``cluster`` names something to connect to first (``app.start()`` fails fast on it)."""
+    return cluster is not None and not (isinstance(cluster, Mapping) and "class" not in cluster)
+
+
+def connect(cluster: Any) -> Connection:
+    """Resolve ``cluster`` and return a connected client."""
+    from distributed import Client
+    from distributed.deploy.cluster import Cluster
+
+    if cluster is None or (isinstance(cluster, Mapping) and "class" not in cluster):
+        overrides = dict((cluster or {}).get("kwargs", cluster or {}))
+        return _start_embedded(overrides)
+    if isinstance(cluster, Client):
+        return Connection(cluster, description=f"the Dask cluster at {cluster.scheduler.address}")
+    if isinstance(cluster, Cluster):
+        client = Client(cluster, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
+        return Connection(client, cluster, owns_client=True,
+                          description=f"{type(cluster).__name__} at {cluster.scheduler_address}")
+    if isinstance(cluster, (str, os.PathLike)):
+        text = os.fspath(cluster)
+        if text.endswith((".yaml", ".yml", ".json")):
+            return _start_from_spec(load_spec(text), source=text)
+        return _connect_address(text)
+    if isinstance(cluster, Mapping):
+        return _start_from_spec(cluster, source="the cluster spec")
+    raise ClusterError(
+        f"cluster={cluster!r} is not something lightnb can use: give None (an embedded LocalCluster), a "
+        "scheduler address ('tcp://host:8786'), a distributed.Client or Cluster, a spec dict "
+        "{'class': 'module.Class', 'kwargs': {...}}, or the path of a YAML/JSON file holding one."
+    )
+
+
+def start_local_cluster(**overrides: Any) -> Any:
+    """A ``LocalCluster`` set up like the embedded one (loopback, tuned for interactive use), for sharing
+    among several apps: ``LightningApp(root, cluster=cluster)`` uses it and leaves it running."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set(embedded_cluster_config()):
+        return LocalCluster(**{**default_local_kwargs(), **overrides})
+
+
+def _start_embedded(overrides: dict[str, Any]) -> Connection:
+    from distributed import Client
+
+    cluster = start_local_cluster(**overrides)
+    client = Client(cluster, set_as_default=False)
+    return Connection(client, cluster, owns_client=True, owns_cluster=True,
+                      description=f"embedded LocalCluster at {cluster.scheduler_address} "
+                                  f"({len(cluster.workers)} worker processes)")
+
+
+def _connect_address(address: str) -> Connection:
+    from distributed import Client
+
+    if "://" not in address:
+        address = f"tcp://{address}"
+    try:
+        client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(
+            f"could not reach a Dask scheduler at {address} within {CONNECT_TIMEOUT_SECONDS} s ({error}). "
+            "Check the address and that `dask scheduler` runs there, or leave cluster unset for an embedded "
+            "LocalCluster."
+        ) from None
+    return Connection(client, owns_client=True, description=f"the Dask cluster at {address}")
+
+
+def load_spec(path: str) -> Mapping[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise ClusterError(f"cluster spec file {path} does not exist")
+    try:
+        if file.suffix == ".json":
+            spec = json.loads(file.read_text())
+        else:
+            import yaml
+
+            spec = yaml.safe_load(file.read_text())
+    except Exception as error:
+        raise ClusterError(f"cluster spec file {path} cannot be read: {error}") from None
+    if not isinstance(spec, Mapping):
+        raise ClusterError(f"cluster spec file {path} must hold a mapping with 'class' and 'kwargs'")
+    return spec
+
+
+def _start_from_spec(spec: Mapping[str, Any], source: str) -> Connection:
+    from distributed import Client
+
+    unknown = set(spec) - {"class", "kwargs"}
+    if unknown or "class" not in spec:
+        raise ClusterError(f"{source} must have the keys 'class' and optionally 'kwargs' (got {sorted(spec)})")
+    cls = import_cluster_class(str(spec["class"]), source)
+    kwargs = dict(spec.get("kwargs") or {})
+    try:
+        cluster = cls(**kwargs)
+    except Exception as error:
+        raise ClusterError(f"{source}: {spec['class']}(**{kwargs!r}) failed: {type(error).__name__}: "
+                           f"{error}") from None
+    client = Client(cluster, set_as_default=False)
+    return Connection(client, cluster, owns_client=True, owns_cluster=True,
+                      description=f"{spec['class']} at {cluster.scheduler_address}")
+
+
+def import_cluster_class(dotted: str, source: str = "the cluster spec") -> type:
+    module_name, _, class_name = dotted.rpartition(".")
+    if not module_name:
+        raise ClusterError(f"{source}: 'class' must be a dotted path such as distributed.LocalCluster, "
+                           f"not {dotted!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        package = (error.name or module_name).split(".")[0]
+        hint = "pip install dask-cloudprovider[all]" if package == "dask_cloudprovider" else \
+            f"pip install {package.replace('_', '-')}"
+        raise ClusterError(f"{source} names {dotted}, but the package {package!r} is not installed "
+                           f"({hint})") from None
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise ClusterError(f"{source}: module {module_name} has no class {class_name!r}") from None

@@ -1,0 +1,283 @@
+"""The Dask executor: each work call is a task on a worker process.
+
+Work → flow: the running work's batches go out with ``Worker.log_event`` on the app's events topic; the
+client is subscribed to it (pushed, ordered, ~2 ms). Flow → work: the client publishes on the app's push
+topic, to which each worker process running a work of the app subscribes once. A work's call *secedes* from
+the worker's thread pool, so long jobs never starve other works. A call runs at most once: the embedded
+cluster allows no retries, and on other clusters a re-run after a worker death is refused by a claim kept
+on the scheduler.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from typing import Any
+
+import cloudpickle
+
+from .cluster import Connection, connect, is_explicit
+from .pickling import ship_by_value
+from .protocol import CallLost, CallSpec, Emit, WorkBatch
+from .worker import REGISTRY, Transport, execute_call, loads_batch
+
+
+def events_topic(app_id: str) -> str:
+    return f"lightnb-events-{app_id}"
+
+
+def push_topic(app_id: str) -> str:
+    return f"lightnb-push-{app_id}"
+
+
+class DaskExecutor:
+    """Runs work calls as tasks on a Dask cluster (see :mod:`lightnb.runtime.cluster` for which)."""
+
+    def __init__(self, app_id: str, cluster: Any = None) -> None:
+        self.app_id = app_id
+        self._cluster_arg = cluster
+        self.connects_eagerly = is_explicit(cluster)
+        self.connection: Connection | None = None
+        self._emit: Emit | None = None
+        self._futures: dict[str, tuple[CallSpec, Any]] = {}
+        self._lock = threading.Lock()
+        self._outbox: deque[bytes] = deque()
+        self._sending = False
+        self._closed = False
+
+    @property
+    def description(self) -> str:
+        return self.connection.description if self.connection else "not connected"
+
+    @property
+    def client(self) -> Any:
+        assert self.connection is not None, "the executor is not started"
+        return self.connection.client
+
+    def start(self, emit: Emit) -> None:
+        self._emit = emit
+        self.connection = connect(self._cluster_arg)
+        if not self.connection.owns_cluster:
+            from .probe import check_workers
+
+            check_workers(self.connection.client)
+        self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        if self._emit is not None and not self._closed:
+            self._emit(loads_batch(event[1]))
+
+    # -- calls --------------------------------------------------------------------------------------------
+    def submit(self, spec: CallSpec) -> None:
+        missing = self._missing_resources(spec.resources)
+        if missing:
+            assert self._emit is not None
+            self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
+            return
+        owned = self.connection is not None and self.connection.owns_cluster
+        # Back to the worker of its previous call, where its private attributes live; any worker if gone.
+        workers = [spec.preferred_worker] if spec.preferred_worker else None
+        future = self.client.submit(
+            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not owned,
+            key=f"lightnb-{spec.work_name}-{spec.call_id}-{uuid.uuid4().hex[:8]}", pure=False, retries=0,
+            resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
+        )
+        with self._lock:
+            self._futures[spec.call_id] = (spec, future)
+        future.add_done_callback(self._on_done)
+
+    def _missing_resources(self, resources: dict[str, float]) -> str | None:
+        if not resources:
+            return None
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        offered: dict[str, float] = {}
+        for info in workers.values():
+            for name, amount in (info.get("resources") or {}).items():
+                offered[name] = max(offered.get(name, 0), amount)
+        lacking = {k: v for k, v in resources.items() if offered.get(k, 0) < v}
+        if not lacking:
+            return None
+        have = ", ".join(f"{k}={v}" for k, v in offered.items()) or "none"
+        need = ", ".join(f"{k}={v}" for k, v in lacking.items())
+        return (f"no worker of {self.description} offers the resources this work's CloudCompute asks for "
+                f"({need}; workers offer: {have}). Start workers with `dask worker ... --resources "
+                f"\"{need.replace(', ', ' ')}\"`, or use a CloudCompute these workers can serve.")
+
+    def _on_done(self, future: Any) -> None:
+        with self._lock:
+            found = next(((cid, spec) for cid, (spec, f) in self._futures.items() if f is future), None)
+            if found is not None:
+                del self._futures[found[0]]
+        if found is None or self._emit is None or self._closed:
+            return
+        call_id, spec = found
+        if future.cancelled():
+            self._emit(CallLost(spec.work_name, call_id, "stopped before it started", "stop"))
+            return
+        error = future.exception()
+        if error is None:
+            seq, entries, worker = future.result()
+            if entries:  # the final batch again, in case its event was lost (ignored if it arrived)
+                self._emit(WorkBatch(spec.work_name, call_id, seq, entries, worker))
+            return
+        self._emit(CallLost(spec.work_name, call_id, _describe_loss(spec.work_name, error)))
+
+    def push(self, work_name: str, call_id: str, message: dict[str, Any]) -> None:
+        self._publish(cloudpickle.dumps(("set", work_name, call_id, message)))
+
+    def stop(self, work_name: str, call_id: str) -> None:
+        self._publish(cloudpickle.dumps(("stop", work_name, call_id)))
+        with self._lock:
+            entry = self._futures.get(call_id)
+        if entry is not None and entry[1].status == "pending":
+            # Not started yet (or only just): cancelling keeps it from starting; if it did start, the stop
+            # message above ends it.
+            entry[1].cancel()
+
+    def _publish(self, data: bytes) -> None:
+        """Publish on the push topic, in order: one RPC at a time, from the client's event loop."""
+        self.client.loop.add_callback(self._enqueue, data)
+
+    def _enqueue(self, data: bytes) -> None:
+        self._outbox.append(data)
+        if not self._sending:
+            self._sending = True
+            self.client.loop.add_callback(self._drain)
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox:
+                batch = list(self._outbox)
+                self._outbox.clear()
+                for data in batch:
+                    await self.client.scheduler.log_event(topic=push_topic(self.app_id), msg=data)
+        finally:
+            self._sending = False
+
+    def close(self) -> None:
+        if self.connection is None:
+            return
+        with self._lock:
+            pending = [future for _, future in self._futures.values()]
+        self._closed = True
+        client = self.client
+        try:
+            client.unsubscribe_topic(events_topic(self.app_id))
+            for future in pending:
+                future.cancel()
+            if not self.connection.owns_cluster:
+                client.run(forget_app, self.app_id, push_topic(self.app_id))
+        except Exception:
+            pass
+        self.connection.close()
+
+
+def _describe_loss(work_name: str, error: BaseException) -> str:
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(error, KilledWorker):
+        return (f"the worker process running {work_name} died (the process was killed or crashed, e.g. out "
+                f"of memory); the call is not run again. Dask said: {error}")
+    return f"{work_name} could not run on the cluster: {type(error).__name__}: {error}"
+
+
+# -- on the worker ------------------------------------------------------------------------------------------
+_subscriptions: dict[str, threading.Event] = {}
+_subscriptions_lock = threading.Lock()
+
+
+def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes,
+                  claim: bool) -> tuple[int, list[Any], str]:
+    """The Dask task of one work call (runs on the worker)."""
+    from distributed import get_worker, secede
+
+    worker = get_worker()
+    secede()  # a long-running work must not hold one of the worker's task slots
+    topic = events_topic(app_id)
+
+    def send(data: bytes) -> None:
+        worker.log_event(topic, data)
+
+    transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
+    if claim and not _claim(app_id, call_id, worker.address):
+        from ..core.calls import WorkStageStatus
+        from .worker import WorkChannel
+
+        channel = WorkChannel(work_name, call_id, transport)
+        channel.status(WorkStageStatus.FAILED, (
+            f"the worker process running {work_name} died (it was killed or crashed); Dask tried to run the "
+            "call again on another worker, which lightnb refused: a call runs at most once."), "worker_died")
+        channel.flush()
+        return (0, [], worker.address)
+    seq, entries = execute_call(app_id, work_name, call_id, payload, transport,
+                                ready=lambda: _subscribe(app_id, worker))
+    return (seq, entries, worker.address)
+
+
+def _claim(app_id: str, call_id: str, address: str) -> bool:
+    """Refuse a second execution of a call (Dask retries tasks whose worker died)."""
+    from distributed import get_client
+
+    client = get_client()
+    key = ["lightnb", app_id, call_id]
+    try:
+        client.get_metadata(key)
+    except KeyError:
+        client.set_metadata(key, address)
+        return True
+    return False
+
+
+def _subscribe(app_id: str, worker: Any) -> None:
+    """Subscribe this worker process to the app's push topic (once), and make sure the scheduler has the
+    subscription before the work reports that it runs: the flow pushes only after that report."""
+    with _subscriptions_lock:
+        confirmed = _subscriptions.get(app_id)
+        first = confirmed is None
+        if first:
+            confirmed = _subscriptions[app_id] = threading.Event()
+    assert confirmed is not None
+    if not first:
+        confirmed.wait(10)
+        return
+    from distributed import get_client
+
+    client = get_client()
+    probe = uuid.uuid4().hex
+    topic = push_topic(app_id)
+
+    def on_push(event: tuple[float, Any]) -> None:
+        message = cloudpickle.loads(event[1])
+        kind = message[0]
+        if kind == "probe":
+            if message[1] == probe:
+                confirmed.set()
+        elif kind == "set":
+            _, work_name, call_id, body = message
+            REGISTRY.deliver(app_id, work_name, call_id, body["seq"], body["values"])
+        elif kind == "stop":
+            REGISTRY.stop(app_id, message[1], message[2])
+
+    client.subscribe_topic(topic, on_push)
+    # The subscription travels on this process's client connection, the work's reports on the worker's:
+    # publish a probe until it comes back, so no push can reach the scheduler before the subscription.
+    for _ in range(200):
+        client.log_event(topic, cloudpickle.dumps(("probe", probe)))
+        if confirmed.wait(0.05):
+            return
+
+
+def forget_app(app_id: str, topic: str) -> None:
+    """Drop what this worker process keeps for an app that ended (runs on each worker at app close)."""
+    REGISTRY.forget_app(app_id)
+    with _subscriptions_lock:
+        _subscriptions.pop(app_id, None)
+    try:
+        from distributed import get_worker
+
+        client = get_worker()._client
+        if client is not None:
+            client.unsubscribe_topic(topic)
+    except Exception:
+        pass

@@ -1,0 +1,365 @@
+"""What runs where a work executes: unpack the call, stream the work's changes, report its end.
+
+The same code serves both executors; a :class:`Transport` says how batches leave (``Worker.log_event`` on
+Dask, a callback in-process) and on which thread they are flushed. Changes are coalesced while a flush is
+pending — a lone change goes out at once, changes faster than the transport are merged with the last value
+per attribute winning — and the final status always follows every change of the call.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+
+from ..core.calls import WorkStageStatus
+from ..core.component import Node
+from ..core.values import StateValue, plain
+from ..core.work import WorkStopped
+from . import capture, context
+from .protocol import Entry, WorkBatch
+
+if TYPE_CHECKING:
+    from ..core.work import LightningWork
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+@dataclass
+class Transport:
+    """How a running call's batches leave this process."""
+
+    send: Callable[[bytes], None]  # ship one pickled batch
+    schedule: Callable[[Callable[[], None]], None]  # run a flush soon, on the thread allowed to send
+    worker: str | None = None
+
+
+class WorkChannel:
+    """Ordered, coalescing outbox of one running call."""
+
+    def __init__(self, work_name: str, call_id: str, transport: Transport) -> None:
+        self.work_name = work_name
+        self.call_id = call_id
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._entries: list[Entry] = []
+        self._set_index: dict[str, int] = {}
+        self._scheduled = False
+        self._seq = 0
+        self.closed = False
+
+    def set(self, attribute: str, value: Any) -> None:
+        # Containers are copied now: the work may mutate them again before the flush.
+        value = plain(value) if isinstance(value, (list, dict, tuple)) else value
+        with self._lock:
+            index = self._set_index.get(attribute)
+            if index is None:
+                self._set_index[attribute] = len(self._entries)
+                self._entries.append(("set", attribute, value))
+            else:
+                self._entries[index] = ("set", attribute, value)
+            kick = self._claim_flush()
+        if kick:
+            self._transport.schedule(self.flush)
+
+    def log(self, stream: str, text: str) -> None:
+        with self._lock:
+            last = self._entries[-1] if self._entries else None
+            if last is not None and last[0] == "log" and last[1] == stream:
+                self._entries[-1] = ("log", stream, last[2] + text)
+            else:
+                self._entries.append(("log", stream, text))
+            kick = self._claim_flush()
+        if kick:
+            self._transport.schedule(self.flush)
+
+    def status(self, stage: WorkStageStatus, message: str | None = None, reason: str | None = None) -> None:
+        with self._lock:
+            self._entries.append(("status", stage.value, message, reason, time.time()))
+            # A set after a status must not merge into an entry before it.
+            self._set_index.clear()
+            kick = self._claim_flush()
+        if kick:
+            self._transport.schedule(self.flush)
+
+    def _claim_flush(self) -> bool:
+        """True for the caller that must schedule the next flush (one pending flush at a time)."""
+        if self._scheduled:
+            return False
+        self._scheduled = True
+        return True
+
+    def take(self) -> bytes | None:
+        with self._lock:
+            self._scheduled = False
+            if not self._entries:
+                return None
+            entries, self._entries = self._entries, []
+            self._set_index.clear()
+            self._seq += 1
+            seq = self._seq
+        return dumps_batch(self.work_name, self.call_id, seq, entries, self._transport.worker)
+
+    def flush(self) -> None:
+        batch = self.take()
+        if batch is not None:
+            self._transport.send(batch)
+
+
+def loads_batch(data: bytes) -> WorkBatch:
+    work_name, call_id, seq, entries, worker = cloudpickle.loads(data)
+    return WorkBatch(work_name, call_id, seq, entries, worker)
+
+
+def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], worker: str | None) -> bytes:
+    try:
+        return cloudpickle.dumps((work_name, call_id, seq, entries, worker))
+    except Exception as error:  # a value that pickled on set but not now: report it rather than lose the batch
+        safe = [e for e in entries if e[0] != "set"]
+        safe.append(("log", "stderr", f"lightnb: could not send the state of {work_name}: {error!r}\n"))
+        return cloudpickle.dumps((work_name, call_id, seq, safe, worker))
+
+
+class WorkObserver:
+    """The observer of a work while it executes: every state change goes into its channel."""
+
+    def __init__(self, channel: WorkChannel) -> None:
+        self.channel = channel
+        self.stop_requested = threading.Event()
+        self.applied_seq = 0
+
+    def mutating(self) -> Any:
+        return _NO_LOCK
+
+    def on_set(self, component: Node, attribute: str, value: Any) -> None:
+        self.channel.set(attribute, value)
+        if self.stop_requested.is_set():
+            raise WorkStopped(f"{self.channel.work_name} was asked to stop")
+
+    def on_attach(self, parent: Node, child: Node) -> None:  # works own no components
+        raise AssertionError("unreachable")
+
+    def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        raise RuntimeError(f"{work.name}.run() cannot be called from inside another work")
+
+    def on_stop(self, work: LightningWork) -> None:
+        self.stop_requested.set()
+
+    def check_stop(self, work: LightningWork) -> None:
+        if self.stop_requested.is_set():
+            raise WorkStopped(f"{work.name} was asked to stop")
+
+    def log(self, stream: str, text: str) -> None:
+        self.channel.log(stream, text)
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
+@dataclass
+class _Running:
+    work: LightningWork
+    call_id: str
+    observer: WorkObserver
+    on_stop: list[Callable[[], None]]
+
+
+class Registry:
+    """The works of this process: those executing now, and each work's last object (kept between calls so
+    that private attributes — a loaded model, a server handle — survive, as in a long-lived work process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: dict[tuple[str, str], _Running] = {}
+        self.objects: dict[tuple[str, str], LightningWork] = {}
+        # Calls asked to stop before they started here (the stop overtook the call): they do not run.
+        self.stopped_early: set[str] = set()
+
+    def deliver(self, app_id: str, work_name: str, call_id: str, seq: int, values: dict[str, Any]) -> None:
+        """Flow → work: set attributes on a running work (pushes older than what it has are dropped)."""
+        running = self.running.get((app_id, work_name))
+        if running is None or running.call_id != call_id or seq <= running.observer.applied_seq:
+            return
+        running.observer.applied_seq = seq
+        for attribute, value in values.items():
+            running.work._apply_remote(attribute, value)
+
+    def stop(self, app_id: str, work_name: str, call_id: str) -> None:
+        running = self.running.get((app_id, work_name))
+        if running is None or running.call_id != call_id:
+            self.stopped_early.add(call_id)
+            return
+        running.observer.stop_requested.set()
+        for callback in list(running.on_stop):
+            try:
+                callback()
+            except Exception:
+                traceback.print_exc()
+
+    def forget_app(self, app_id: str) -> None:
+        with self.lock:
+            for key in [k for k in self.objects if k[0] == app_id]:
+                del self.objects[key]
+
+
+REGISTRY = Registry()
+
+
+def on_stop_requested(work: LightningWork, callback: Callable[[], None]) -> Callable[[], None]:
+    """Run ``callback`` (from another thread) when the app asks ``work`` to stop — e.g. kill the process
+    the work started. Returns a function that unregisters it. A no-op for a work not executing."""
+    for running in list(REGISTRY.running.values()):
+        if running.work is work:
+            running.on_stop.append(callback)
+            return lambda: running.on_stop.remove(callback) if callback in running.on_stop else None
+    return lambda: None
+
+
+def log_output(work: LightningWork, text: str, stream: str = "stdout") -> None:
+    """Add ``text`` to a running work's log (for output that does not come through ``print``, such as a
+    subprocess's pipe). Outside a running app it is printed."""
+    observer = work._observer
+    if isinstance(observer, WorkObserver):
+        observer.log(stream, text)
+    else:
+        print(text, end="")
+
+
+def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, transport: Transport,
+                 ready: Callable[[], None] | None = None) -> tuple[int, list[Entry]]:
+    """Run one work call here. Everything the call does is reported through ``transport``; the final
+    batch (its seq and entries) is also returned, so it can be recovered from the task's result."""
+    channel = WorkChannel(work_name, call_id, transport)
+    try:
+        work, args, kwargs, app_context = cloudpickle.loads(payload)
+    except BaseException as error:
+        channel.status(WorkStageStatus.RUNNING)
+        message = (
+            f"{work_name} could not be unpacked on worker {transport.worker or 'in-process'}: "
+            f"{type(error).__name__}: {error}\n{_hint_for(error)}"
+        )
+        channel.status(WorkStageStatus.FAILED, message, "unpickling")
+        return _final(channel)
+    key = (app_id, work_name)
+    with REGISTRY.lock:
+        kept = REGISTRY.objects.get(key)
+        if kept is not None and type(kept) is type(work):
+            for attribute, value in work._public_values().items():
+                kept._apply_remote(attribute, value)
+            work = kept
+        REGISTRY.objects[key] = work
+    object.__setattr__(work, "_detached_name", work_name)
+    observer = WorkObserver(channel)
+    running = _Running(work, call_id, observer, [])
+    REGISTRY.running[key] = running
+    if ready is not None:
+        ready()
+    channel.status(WorkStageStatus.RUNNING)
+    if call_id in REGISTRY.stopped_early:
+        REGISTRY.stopped_early.discard(call_id)
+        del REGISTRY.running[key]
+        channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
+        return _final(channel)
+    work._set_observer(observer)  # type: ignore[arg-type]
+    object.__setattr__(work, "_executing", True)
+    try:
+        with capture.route(channel.log), context.activated(app_context):
+            _state_values_before_call(work, args, kwargs)
+            result = work.run(*args, **kwargs)
+            if result is not None:
+                raise ReturnedValue(work_name, result)
+            if not observer.stop_requested.is_set():
+                for value in work._public_values().values():
+                    if isinstance(value, StateValue):
+                        value.after_success(work)
+    except WorkStopped:
+        _call_on_exit(work, channel)
+        channel.status(WorkStageStatus.STOPPED, "stopped by the app", "stop")
+    except ReturnedValue as error:
+        channel.status(WorkStageStatus.FAILED, str(error), "invalid_return_value")
+    except BaseException as error:
+        if observer.stop_requested.is_set():
+            # Stopping killed what the work was waiting on (its subprocess): that is a stop, not a failure.
+            _call_on_exit(work, channel)
+            channel.status(WorkStageStatus.STOPPED, "stopped by the app", "stop")
+        else:
+            channel.status(WorkStageStatus.FAILED, format_user_traceback(error), "user_exception")
+    else:
+        if observer.stop_requested.is_set():
+            _call_on_exit(work, channel)
+            channel.status(WorkStageStatus.STOPPED, "stopped by the app", "stop")
+        else:
+            channel.status(WorkStageStatus.SUCCEEDED)
+    finally:
+        object.__setattr__(work, "_executing", False)
+        work._set_observer(None)
+        if REGISTRY.running.get(key) is running:
+            del REGISTRY.running[key]
+    return _final(channel)
+
+
+def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, StateValue):
+            value.before_call(work, as_argument=True)
+    for value in work._public_values().values():
+        if isinstance(value, StateValue):
+            value.before_call(work, as_argument=False)
+
+
+def _final(channel: WorkChannel) -> tuple[int, list[Entry]]:
+    channel.closed = True
+    batch = channel.take()
+    if batch is None:
+        return 0, []
+    channel._transport.send(batch)
+    _, _, seq, entries, _ = cloudpickle.loads(batch)
+    return seq, entries
+
+
+def _call_on_exit(work: LightningWork, channel: WorkChannel) -> None:
+    try:
+        with capture.route(channel.log):
+            work.on_exit()
+    except BaseException:
+        channel.log("stderr", f"{work.name}.on_exit() failed:\n{traceback.format_exc()}")
+
+
+class ReturnedValue(Exception):
+    def __init__(self, work_name: str, value: Any) -> None:
+        super().__init__(
+            f"{work_name}.run() returned a value ({type(value).__name__}); a work cannot return values "
+            "through a running app. Set the result as an attribute of the work (self.result = ...), or wrap "
+            "a large object in lightnb.Payload and set that."
+        )
+
+
+def format_user_traceback(error: BaseException) -> str:
+    """The traceback of an error in user code, without lightnb's own frames at its top."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def _hint_for(error: BaseException) -> str:
+    if isinstance(error, ModuleNotFoundError):
+        return (
+            f"The worker cannot import {error.name!r}. Install it on the workers, or keep the code in the "
+            "notebook / app script (lightnb ships local modules it can find by value)."
+        )
+    return "The work's class or its arguments need something this worker does not have."
