@@ -96,8 +96,8 @@ class AppLoop:
         self._works: dict[str, LightningWork] = {}
         self._ready: dict[LightningWork, None] = {}  # works with queued calls, in request order
         self._pushes: dict[LightningWork, dict[str, Any]] = {}
-        self._running_on: dict[str, str | None] = {}  # call_id → worker it runs on
-        self._seen_seq: dict[str, int] = {}
+        # Per (work name, call id): the last batch applied (batches may arrive twice: by event and by result).
+        self._seen_seq: dict[tuple[str, str], int] = {}
         self._push_seq = 0
         self._flow_stack: list[str] = []
         self._listeners: list[Listener] = []
@@ -258,7 +258,6 @@ class AppLoop:
                               "clients) out of the work, or create them inside run().", "unpicklable")
             return
         self._pushes.pop(work, None)  # the payload carries every value set so far
-        self._running_on[call.call_id] = None
         self.executor.submit(CallSpec(self.app_id, work.name, call.call_id, payload,
                                       work.cloud_compute.dask_resources,
                                       preferred_worker=getattr(work, "_last_worker", None)))
@@ -266,9 +265,10 @@ class AppLoop:
     # -- events from the runtime --------------------------------------------------------------------------
     def _apply_batch(self, batch: WorkBatch) -> None:
         work = self._works.get(batch.work_name)
-        if work is None or batch.seq <= self._seen_seq.get(batch.call_id, 0):
+        key = (batch.work_name, batch.call_id)
+        if work is None or batch.seq <= self._seen_seq.get(key, 0):
             return
-        self._seen_seq[batch.call_id] = batch.seq
+        self._seen_seq[key] = batch.seq
         table = work._calls
         call = table.find(batch.call_id)
         current = call is not None and not call.is_finished
@@ -285,7 +285,6 @@ class AppLoop:
                 stage = WorkStageStatus(entry[1])
                 if stage is WorkStageStatus.RUNNING:
                     table.on_running(batch.call_id, entry[4])
-                    self._running_on[batch.call_id] = batch.worker
                     object.__setattr__(work, "_last_worker", batch.worker)
                     self._mark(work)
                 else:
@@ -302,7 +301,6 @@ class AppLoop:
                      reason: str | None, when: float | None = None) -> None:
         if not work._calls.on_finished(call_id, stage, when or time.time(), message, reason):
             return
-        self._running_on.pop(call_id, None)
         self._mark(work)
         if work._calls.queue:
             self._ready[work] = None

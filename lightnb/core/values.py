@@ -58,7 +58,7 @@ def check_state_value(value: Any, where: str) -> None:
 
 
 def _find_problem(value: Any, path: str = "") -> tuple[str, Any] | None:
-    if isinstance(value, _SCALARS) or isinstance(value, StateValue):
+    if isinstance(value, (*_SCALARS, StateValue)):
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):

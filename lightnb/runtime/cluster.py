@@ -68,6 +68,9 @@ def default_local_kwargs() -> dict[str, Any]:
         "processes": True,
         "host": "127.0.0.1",
         "dashboard_address": None,
+        # The scheduler serves /health and /metrics even without a dashboard: a free loopback port, so that
+        # several apps' clusters never fight over 8787.
+        "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
         "silence_logs": logging.ERROR,
     }
 

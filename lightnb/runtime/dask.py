@@ -18,7 +18,6 @@ from typing import Any
 import cloudpickle
 
 from .cluster import Connection, connect, is_explicit
-from .pickling import ship_by_value
 from .protocol import CallLost, CallSpec, Emit, WorkBatch
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
@@ -40,7 +39,7 @@ class DaskExecutor:
         self.connects_eagerly = is_explicit(cluster)
         self.connection: Connection | None = None
         self._emit: Emit | None = None
-        self._futures: dict[str, tuple[CallSpec, Any]] = {}
+        self._futures: dict[tuple[str, str], tuple[CallSpec, Any]] = {}  # (work name, call id) → ...
         self._lock = threading.Lock()
         self._outbox: deque[bytes] = deque()
         self._sending = False
@@ -84,7 +83,7 @@ class DaskExecutor:
             resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
         )
         with self._lock:
-            self._futures[spec.call_id] = (spec, future)
+            self._futures[spec.work_name, spec.call_id] = (spec, future)
         future.add_done_callback(self._on_done)
 
     def _missing_resources(self, resources: dict[str, float]) -> str | None:
@@ -106,12 +105,11 @@ class DaskExecutor:
 
     def _on_done(self, future: Any) -> None:
         with self._lock:
-            found = next(((cid, spec) for cid, (spec, f) in self._futures.items() if f is future), None)
-            if found is not None:
-                del self._futures[found[0]]
-        if found is None or self._emit is None or self._closed:
+            found = next((key for key, (_, f) in self._futures.items() if f is future), None)
+            spec = self._futures.pop(found)[0] if found is not None else None
+        if spec is None or self._emit is None or self._closed:
             return
-        call_id, spec = found
+        call_id = spec.call_id
         if future.cancelled():
             self._emit(CallLost(spec.work_name, call_id, "stopped before it started", "stop"))
             return
@@ -129,7 +127,7 @@ class DaskExecutor:
     def stop(self, work_name: str, call_id: str) -> None:
         self._publish(cloudpickle.dumps(("stop", work_name, call_id)))
         with self._lock:
-            entry = self._futures.get(call_id)
+            entry = self._futures.get((work_name, call_id))
         if entry is not None and entry[1].status == "pending":
             # Not started yet (or only just): cancelling keeps it from starting; if it did start, the stop
             # message above ends it.
@@ -200,7 +198,7 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes,
         worker.log_event(topic, data)
 
     transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
-    if claim and not _claim(app_id, call_id, worker.address):
+    if claim and not _claim(app_id, work_name, call_id, worker.address):
         from ..core.calls import WorkStageStatus
         from .worker import WorkChannel
 
@@ -215,12 +213,12 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes,
     return (seq, entries, worker.address)
 
 
-def _claim(app_id: str, call_id: str, address: str) -> bool:
+def _claim(app_id: str, work_name: str, call_id: str, address: str) -> bool:
     """Refuse a second execution of a call (Dask retries tasks whose worker died)."""
     from distributed import get_client
 
     client = get_client()
-    key = ["lightnb", app_id, call_id]
+    key = ["lightnb", app_id, work_name, call_id]
     try:
         client.get_metadata(key)
     except KeyError:

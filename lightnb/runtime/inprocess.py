@@ -37,7 +37,7 @@ class InProcessExecutor:
             target=execute_call, args=(spec.app_id, spec.work_name, spec.call_id, spec.payload, transport),
             name=f"lightnb-work-{spec.work_name}", daemon=True,
         )
-        self._threads[spec.call_id] = thread
+        self._threads[f"{spec.work_name}:{spec.call_id}"] = thread
         thread.start()
 
     def push(self, work_name: str, call_id: str, message: dict[str, Any]) -> None:

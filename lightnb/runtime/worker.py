@@ -187,7 +187,7 @@ class Registry:
         self.running: dict[tuple[str, str], _Running] = {}
         self.objects: dict[tuple[str, str], LightningWork] = {}
         # Calls asked to stop before they started here (the stop overtook the call): they do not run.
-        self.stopped_early: set[str] = set()
+        self.stopped_early: set[tuple[str, str, str]] = set()
 
     def deliver(self, app_id: str, work_name: str, call_id: str, seq: int, values: dict[str, Any]) -> None:
         """Flow → work: set attributes on a running work (pushes older than what it has are dropped)."""
@@ -201,7 +201,7 @@ class Registry:
     def stop(self, app_id: str, work_name: str, call_id: str) -> None:
         running = self.running.get((app_id, work_name))
         if running is None or running.call_id != call_id:
-            self.stopped_early.add(call_id)
+            self.stopped_early.add((app_id, work_name, call_id))
             return
         running.observer.stop_requested.set()
         for callback in list(running.on_stop):
@@ -214,6 +214,7 @@ class Registry:
         with self.lock:
             for key in [k for k in self.objects if k[0] == app_id]:
                 del self.objects[key]
+            self.stopped_early = {k for k in self.stopped_early if k[0] != app_id}
 
 
 REGISTRY = Registry()
@@ -269,8 +270,8 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
     if ready is not None:
         ready()
     channel.status(WorkStageStatus.RUNNING)
-    if call_id in REGISTRY.stopped_early:
-        REGISTRY.stopped_early.discard(call_id)
+    if (app_id, work_name, call_id) in REGISTRY.stopped_early:
+        REGISTRY.stopped_early.discard((app_id, work_name, call_id))
         del REGISTRY.running[key]
         channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
         return _final(channel)

@@ -1,0 +1,353 @@
+"""Works on a real Dask cluster: worker processes, streaming both ways, failures, resources, clean-up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from lightnb import AppFailed, CloudCompute, LightningApp, LightningFlow, LightningWork
+
+
+class Reporter(LightningWork):
+    """Reports where it runs, streams a list, and waits for the flow to say when to finish."""
+
+    def __init__(self, parallel=True, **kwargs):
+        super().__init__(parallel=parallel, **kwargs)
+        self.pid = 0
+        self.items = []
+        self.finish = False
+
+    def run(self, count=20):
+        self.pid = os.getpid()
+        for index in range(count):
+            self.items.append(index)  # in-place mutation streams too
+        while not self.finish:
+            time.sleep(0.005)
+            self.check_stop()
+
+
+def wait_until(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def test_works_run_in_worker_processes_and_stream_both_ways(cluster):
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Reporter()
+            self.observed_lengths = []
+
+        def run(self):
+            self.work.run(50)
+            self.observed_lengths.append(len(self.work.items))
+            if len(self.work.items) == 50:
+                self.work.finish = True  # flow → running work
+            if self.work.has_succeeded:
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(60)
+    work = app.root.work
+    pids = {p.pid for p in psutil.Process().children(recursive=True)}
+    assert work.pid != os.getpid()
+    assert work.pid in pids, "the work ran in one of the cluster's worker processes"
+    assert work.items == list(range(50))
+    assert app.root.observed_lengths == sorted(app.root.observed_lengths)
+
+
+def test_long_running_works_do_not_block_each_other(cluster):
+    # 2 worker processes × 2 threads = 4 task slots; 8 works that all wait for the flow must all start.
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.works = [Reporter() for _ in range(8)]
+
+        def run(self):
+            for work in self.works:
+                work.run(1)
+            if all(work.is_running for work in self.works):
+                for work in self.works:
+                    work.finish = True
+            if all(work.has_succeeded for work in self.works):
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(60)
+    assert all(w.items == [0] for w in app.root.works)
+
+
+def test_a_work_keeps_its_state_and_private_attributes_across_calls(cluster):
+    class Accumulates(LightningWork):
+        def __init__(self):
+            super().__init__()
+            self.total = 0
+            self.loaded_once = 0
+
+        def run(self, amount):
+            if not hasattr(self, "_model"):
+                self._model = object()  # expensive set-up, kept between calls on the same worker
+                self.loaded_once += 1
+            self.total += amount
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Accumulates()
+
+        def run(self):
+            self.work.run(1)
+            self.work.run(2)
+            self.work.run(3)
+            self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(60)
+    assert app.root.work.total == 6
+    assert app.root.work.loaded_once == 1
+
+
+def test_failure_reaches_the_app_within_a_second_with_the_traceback(cluster):
+    class Broken(LightningWork):
+        def __init__(self):
+            super().__init__(parallel=True)
+            self.failed_at = 0.0
+
+        def run(self):
+            raise ZeroDivisionError("no data")
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Broken()
+
+        def run(self):
+            self.work.run()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    wait_until(lambda: app.root.work.is_pending or app.root.work.is_running or app.stage != "running")
+    with pytest.raises(AppFailed, match=r"(?s)root\.work failed.*ZeroDivisionError: no data") as failure:
+        app.wait(30)
+    failed_at = app.root.work.status.timestamp
+    assert app.loop is not None
+    assert time.time() - failed_at < 5
+    assert "raise ZeroDivisionError" in str(failure.value)
+
+
+def test_unknown_resource_fails_the_work_clearly_instead_of_hanging(cluster):
+    class NeedsGPU(LightningWork):
+        def __init__(self):
+            super().__init__(cloud_compute=CloudCompute("gpu"), raise_exception=False)
+
+        def run(self):
+            pass
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = NeedsGPU()
+
+        def run(self):
+            self.work.run()
+            if self.work.has_failed:
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(30)
+    assert "no worker" in app.root.work.status.message
+    assert "GPU=1" in app.root.work.status.message
+
+
+def test_cloud_compute_lands_on_a_worker_offering_the_resource():
+    from lightnb.runtime.cluster import start_local_cluster
+
+    class OnGPU(LightningWork):
+        def __init__(self):
+            super().__init__(cloud_compute=CloudCompute("gpu"))
+            self.worker = ""
+
+        def run(self):
+            from distributed import get_worker
+
+            self.worker = get_worker().address
+
+    with start_local_cluster(n_workers=1, resources={"GPU": 1}) as gpu_cluster:
+        app = LightningApp(OnGPU(), cluster=gpu_cluster).start()
+        app.wait(60)
+        assert app.root.work.worker in gpu_cluster.scheduler_info["workers"]
+
+
+def test_unpicklable_work_and_arguments_are_named(cluster):
+    import threading
+
+    class HoldsLock(LightningWork):
+        def __init__(self):
+            super().__init__()
+            self._lock = threading.Lock()
+
+        def run(self):
+            pass
+
+    app = LightningApp(HoldsLock(), cluster=cluster).start()
+    with pytest.raises(AppFailed, match=r"root\.work \(.*HoldsLock\) cannot be pickled.*lock"):
+        app.wait(30)
+
+
+def test_stopping_a_running_python_work_runs_on_exit_on_its_worker(cluster, tmp_path):
+    marker = tmp_path / "exited"
+
+    class Loops(LightningWork):
+        def __init__(self):
+            super().__init__(parallel=True)
+            self.ticks = 0
+
+        def run(self):
+            while True:
+                self.ticks += 1
+                time.sleep(0.01)
+
+        def on_exit(self):
+            marker.write_text(str(os.getpid()))
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Loops()
+
+        def run(self):
+            self.work.run()
+            if self.work.ticks > 5:
+                self.work.stop()
+            if self.work.has_stopped:
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(30)
+    assert app.root.work.has_stopped
+    assert int(marker.read_text()) != os.getpid()
+
+
+def test_unreachable_scheduler_fails_start_quickly_naming_it():
+    from lightnb.runtime.cluster import ClusterError
+
+    class Root(LightningFlow):
+        def run(self):
+            pass
+
+    app = LightningApp(Root(), cluster="tcp://127.0.0.1:9")
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"127\.0\.0\.1:9"):
+        app.start()
+    assert time.monotonic() - started < 8
+    assert app.stage == "not_started"
+
+
+def test_cluster_spec_names_a_cluster_class_and_a_missing_package_is_named():
+    from lightnb.runtime.cluster import ClusterError
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Reporter(parallel=False)
+
+        def run(self):
+            self.work.finish = True
+            self.work.run(3)
+            self.stop()
+
+    spec = {"class": "distributed.LocalCluster",
+            "kwargs": {"n_workers": 1, "processes": True, "host": "127.0.0.1", "dashboard_address": None}}
+    app = LightningApp(Root(), cluster=spec).start()
+    app.wait(60)
+    assert app.root.work.items == [0, 1, 2]
+
+    missing = LightningApp(Root(), cluster={"class": "dask_nowhere.FarCluster"})
+    with pytest.raises(ClusterError, match="package 'dask_nowhere' is not installed"):
+        missing.start()
+
+
+SCRIPT_PRELUDE = """
+import os, sys, time
+from lightnb import LightningApp, LightningFlow, LightningWork
+"""
+
+
+def run_script(tmp_path: Path, body: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "app_script.py"
+    script.write_text(SCRIPT_PRELUDE + textwrap.dedent(body))
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp_path)
+
+
+def test_classes_defined_in_a_scripts_main_run_on_workers_and_nothing_is_left_behind(tmp_path):
+    result = run_script(tmp_path, """
+        import psutil
+
+        def helper(x):  # a __main__ function used by the work
+            return x * 2
+
+        class Doubler(LightningWork):
+            def __init__(self):
+                super().__init__()
+                self.out = 0
+                self.pid = 0
+            def run(self, x):
+                self.pid = os.getpid()
+                self.out = helper(x)
+
+        class Root(LightningFlow):
+            def __init__(self):
+                super().__init__()
+                self.work = Doubler()
+            def run(self):
+                self.work.run(21)
+                self.stop()
+
+        if __name__ == "__main__":
+            app = LightningApp(Root())
+            app.start()
+            app.wait(60)
+            print("OUT", app.root.work.out, app.root.work.pid != os.getpid())
+            # multiprocessing's resource tracker is Python's, not the app's: it ends with this process.
+            left = [p for p in psutil.Process().children(recursive=True)
+                    if "resource_tracker" not in " ".join(p.cmdline())]
+            print("LEFT", len(left), psutil.pid_exists(app.root.work.pid))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "OUT 42 True" in result.stdout
+    assert "LEFT 0 False" in result.stdout, "stopping the app ends the embedded cluster's processes"
+    assert "Port 8787" not in result.stderr
+
+
+def test_a_killed_worker_fails_the_work_once_and_it_is_not_run_again(tmp_path):
+    runs = tmp_path / "runs"
+    result = run_script(tmp_path, f"""
+        class Dies(LightningWork):
+            def run(self):
+                with open({str(runs)!r}, "a") as f:
+                    f.write("run\\n")
+                os.kill(os.getpid(), 9)
+
+        if __name__ == "__main__":
+            app = LightningApp(Dies())
+            app.start()
+            try:
+                app.wait(60)
+            except Exception as error:
+                print("FAILED", error)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "FAILED" in result.stdout
+    assert "worker process running root.work died" in result.stdout
+    assert runs.read_text().count("run") == 1
