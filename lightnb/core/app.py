@@ -249,10 +249,15 @@ def running_apps() -> list[LightningApp]:
     return [app for app in list(_apps) if app.stage == AppStage.RUNNING]
 
 
-@atexit.register
 def _stop_all_at_exit() -> None:
     for app in running_apps():
         try:
             app.stop(timeout=15)
         except Exception:
             pass
+
+
+# Stop running apps when the interpreter exits (a script's end, a kernel shutdown). threading's exit hooks run
+# before concurrent.futures and Dask tear down the thread pools that stopping still needs.
+_register_exit = getattr(threading, "_register_atexit", atexit.register)
+_register_exit(_stop_all_at_exit)

@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -85,6 +86,9 @@ class AppLoop:
         self.done = threading.Event()
         self.passes = 0
         self.last_pass_seconds = 0.0
+        # (events handled, pass seconds or None, whole iteration seconds) of recent iterations: what the loop
+        # costs, for benchmarks and diagnostics.
+        self.iterations: deque[tuple[int, float | None, float]] = deque(maxlen=100_000)
         self.logs: dict[str, LogBuffer] = {}
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -172,12 +176,16 @@ class AppLoop:
                     while True:
                         events.append(self._inbox.get_nowait())
                 with self.lock:
+                    began = time.perf_counter()
+                    passes = self.passes
                     forced: list[threading.Event] = []
                     for event in events:
                         self._handle(event, forced)
                     if self._ending is None and (forced or (self._dirty and not self.paused)):
                         self._pass()
                     self._ship()
+                    ran = self.last_pass_seconds if self.passes != passes else None
+                    self.iterations.append((len(events), ran, time.perf_counter() - began))
                     if self._dirty and not self.paused and self._ending is None:
                         self._inbox.put(_WAKE)
                 for finished in forced:

@@ -150,6 +150,9 @@ class DaskExecutor:
                 self._outbox.clear()
                 for data in batch:
                     await self.client.scheduler.log_event(topic=push_topic(self.app_id), msg=data)
+        except Exception:
+            if not self._closed:  # while closing, the client may go away under a last stop message
+                raise
         finally:
             self._sending = False
 
