@@ -351,3 +351,87 @@ def test_a_killed_worker_fails_the_work_once_and_it_is_not_run_again(tmp_path):
     assert "FAILED" in result.stdout
     assert "worker process running root.work died" in result.stdout
     assert runs.read_text().count("run") == 1
+
+
+def test_a_local_module_the_workers_cannot_import_is_shipped_by_value(cluster, tmp_path, monkeypatch):
+    # A helper module next to the notebook, importable here only (the workers started before it existed).
+    (tmp_path / "notebook_helpers.py").write_text(textwrap.dedent("""
+        from lightnb import LightningWork
+
+        def square(x):
+            return x * x
+
+        class Squarer(LightningWork):
+            def __init__(self):
+                super().__init__()
+                self.result = 0
+
+            def run(self, x):
+                self.result = square(x)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import notebook_helpers
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = notebook_helpers.Squarer()
+
+        def run(self):
+            self.work.run(7)
+            self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(60)
+    assert app.root.work.result == 49
+
+
+def test_a_value_set_from_a_cell_reaches_the_running_work(cluster):
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Reporter()
+
+        def run(self):
+            self.work.run(3)
+            if self.work.has_succeeded:
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    wait_until(lambda: app.root.work.is_running and len(app.root.work.items) == 3)
+    app.root.work.finish = True  # what a notebook cell or a form does
+    app.wait(30)
+    assert app.root.work.has_succeeded
+
+
+def test_on_a_cluster_lightnb_did_not_configure_a_dead_worker_still_means_one_run(tmp_path):
+    # A plain LocalCluster retries a task whose worker died (allowed-failures=3): lightnb refuses the re-run.
+    from distributed import LocalCluster
+
+    runs = tmp_path / "runs"
+
+    class DiesOnce(LightningWork):
+        def __init__(self):
+            super().__init__(raise_exception=False)
+
+        def run(self):
+            with open(runs, "a") as f:
+                f.write("run\n")
+            os.kill(os.getpid(), 9)
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = DiesOnce()
+
+        def run(self):
+            self.work.run()
+            if self.work.has_failed:
+                self.stop()
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as plain:
+        app = LightningApp(Root(), cluster=plain).start()
+        app.wait(120)
+    assert "died" in app.root.work.status.message
+    assert runs.read_text().count("run") == 1
