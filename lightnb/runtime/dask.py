@@ -18,7 +18,7 @@ from typing import Any
 import cloudpickle
 
 from .cluster import Connection, connect, is_explicit
-from .protocol import CallLost, CallSpec, Emit, WorkBatch
+from .protocol import CallLost, CallSpec, Emit
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 
@@ -112,14 +112,13 @@ class DaskExecutor:
         call_id = spec.call_id
         if future.cancelled():
             self._emit(CallLost(spec.work_name, call_id, "stopped before it started", "stop"))
-            return
-        error = future.exception()
-        if error is None:
-            seq, entries, worker = future.result()
-            if entries:  # the final batch again, in case its event was lost (ignored if it arrived)
-                self._emit(WorkBatch(spec.work_name, call_id, seq, entries, worker))
-            return
-        self._emit(CallLost(spec.work_name, call_id, _describe_loss(spec.work_name, error)))
+        elif future.status == "error":
+            self._emit(CallLost(spec.work_name, call_id, _describe_loss(spec.work_name, future.exception())))
+        else:
+            # The call's final report travelled ahead of the task's completion on the same ordered streams
+            # (worker → scheduler → this client), so the loop has it by now; if not, it was lost.
+            self._emit(CallLost(spec.work_name, call_id, f"{spec.work_name} finished without its final report "
+                                "reaching the app (the connection to the cluster was interrupted)", "done"))
 
     def push(self, work_name: str, call_id: str, message: dict[str, Any]) -> None:
         self._publish(cloudpickle.dumps(("set", work_name, call_id, message)))
@@ -188,8 +187,7 @@ _subscriptions: dict[str, threading.Event] = {}
 _subscriptions_lock = threading.Lock()
 
 
-def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes,
-                  claim: bool) -> tuple[int, list[Any], str]:
+def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, claim: bool) -> None:
     """The Dask task of one work call (runs on the worker)."""
     from distributed import get_worker, secede
 
@@ -210,10 +208,8 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes,
             f"the worker process running {work_name} died (it was killed or crashed); Dask tried to run the "
             "call again on another worker, which lightnb refused: a call runs at most once."), "worker_died")
         channel.flush()
-        return (0, [], worker.address)
-    seq, entries = execute_call(app_id, work_name, call_id, payload, transport,
-                                ready=lambda: _subscribe(app_id, worker))
-    return (seq, entries, worker.address)
+        return
+    execute_call(app_id, work_name, call_id, payload, transport, ready=lambda: _subscribe(app_id, worker))
 
 
 def _claim(app_id: str, work_name: str, call_id: str, address: str) -> bool:

@@ -43,7 +43,9 @@ class WorkBatch:
 
 @dataclass(frozen=True)
 class CallLost:
-    """A call ended without reporting a final status (its worker died, it could not be started ...)."""
+    """A call's execution ended on the runtime's side. If the call has not reported a final status by the
+    time the loop reads this, it ends with ``message``: stopped for ``reason="stop"``, failed otherwise
+    (its worker died, it could not be started, its final report was lost)."""
 
     work_name: str
     call_id: str

@@ -241,9 +241,9 @@ def log_output(work: LightningWork, text: str, stream: str = "stdout") -> None:
 
 
 def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, transport: Transport,
-                 ready: Callable[[], None] | None = None) -> tuple[int, list[Entry]]:
-    """Run one work call here. Everything the call does is reported through ``transport``; the final
-    batch (its seq and entries) is also returned, so it can be recovered from the task's result."""
+                 ready: Callable[[], None] | None = None) -> None:
+    """Run one work call here; everything it does is reported through ``transport``, its final status
+    last. ``ready`` runs once the call is registered here, before it reports that it runs."""
     channel = WorkChannel(work_name, call_id, transport)
     try:
         work, args, kwargs, app_context = cloudpickle.loads(payload)
@@ -254,7 +254,8 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
             f"{type(error).__name__}: {error}\n{_hint_for(error)}"
         )
         channel.status(WorkStageStatus.FAILED, message, "unpickling")
-        return _final(channel)
+        _final(channel)
+        return
     key = (app_id, work_name)
     with REGISTRY.lock:
         kept = REGISTRY.objects.get(key)
@@ -274,7 +275,8 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         REGISTRY.stopped_early.discard((app_id, work_name, call_id))
         del REGISTRY.running[key]
         channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
-        return _final(channel)
+        _final(channel)
+        return
     work._set_observer(observer)  # type: ignore[arg-type]
     object.__setattr__(work, "_executing", True)
     try:
@@ -310,7 +312,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         work._set_observer(None)
         if REGISTRY.running.get(key) is running:
             del REGISTRY.running[key]
-    return _final(channel)
+    _final(channel)
 
 
 def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -322,14 +324,9 @@ def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs
             value.before_call(work, as_argument=False)
 
 
-def _final(channel: WorkChannel) -> tuple[int, list[Entry]]:
+def _final(channel: WorkChannel) -> None:
     channel.closed = True
-    batch = channel.take()
-    if batch is None:
-        return 0, []
-    channel._transport.send(batch)
-    _, _, seq, entries, _ = cloudpickle.loads(batch)
-    return seq, entries
+    channel.flush()
 
 
 def _call_on_exit(work: LightningWork, channel: WorkChannel) -> None:
