@@ -19,6 +19,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 EXIT_STOPPED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -97,31 +98,21 @@ def export_command(args: argparse.Namespace) -> int:
 
 # -- run ----------------------------------------------------------------------------------------------------
 def run_command(args: argparse.Namespace) -> int:
-    from .appfile import AppFileError, find_app, load_module, parameter_value, parse_assignment
-    from .runtime.cluster import ClusterError, check_cluster
-    from .runtime.worker import format_user_traceback
+    from .appfile import AppFileError, find_app, parameter_value, parse_assignment
+    from .runtime.cluster import SPEC_SUFFIXES, ClusterError, check_cluster
 
     path = Path(args.app)
     try:
         env = dict(parse_assignment(item, "--env") for item in args.env)
         parameters = {k: parameter_value(v) for k, v in (parse_assignment(p, "--param") for p in args.param)}
         if args.cluster:
-            if os.path.isfile(args.cluster) and not args.cluster.endswith((".yaml", ".yml", ".json")):
+            if os.path.isfile(args.cluster) and not args.cluster.endswith(SPEC_SUFFIXES):
                 raise UsageError(f"--cluster {args.cluster}: a cluster spec file is .yaml, .yml or .json")
             check_cluster(args.cluster)
         os.environ.update(env)  # the script's own module-level code sees them too
-        try:
-            module = load_module(path, parameters)
-        except (AppFileError, UsageError):
-            raise
-        except SystemExit as exit_:
-            return exit_.code if isinstance(exit_.code, int) else EXIT_FAILED
-        except KeyboardInterrupt:
-            raise
-        except BaseException as error:
-            print(f"lightnb: {path.name} failed while loading:\n{format_user_traceback(error)}",
-                  file=sys.stderr, end="")
-            return EXIT_FAILED
+        module = _load(path, parameters)
+        if isinstance(module, int):
+            return module
         app = find_app(module, path.name)
     except (AppFileError, ClusterError) as error:
         raise UsageError(str(error)) from None
@@ -131,6 +122,26 @@ def run_command(args: argparse.Namespace) -> int:
         app.storage = args.storage
     app.env.update(env)
     return run_app(app, source=path.name, state_json=args.state_json)
+
+
+def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
+    """The app file as a module, or the exit code if the user's code failed while it loaded."""
+    from .appfile import AppFileError, load_module
+    from .runtime.worker import format_user_traceback
+
+    try:
+        return load_module(path, parameters)
+    except AppFileError:
+        raise
+    except SystemExit as exit_:  # the script called sys.exit()
+        if isinstance(exit_.code, int):
+            return exit_.code
+        print(f"lightnb: {path.name} exited while loading: {exit_.code}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # the user's code failed (a Ctrl-C goes on up: exit 130)
+        print(f"lightnb: {path.name} failed while loading:\n{format_user_traceback(error)}", file=sys.stderr,
+              end="")
+        return EXIT_FAILED
 
 
 def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
@@ -151,12 +162,14 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     received: list[int] = []
 
     def on_signal(signum: int, frame: Any) -> None:
+        # Only note it here: the main thread may be in the middle of writing to the terminal.
         if received:
             return  # already stopping: a second Ctrl-C would only leave processes behind
         received.append(signum)
         if app.loop is not None:
             app.loop.request_stop(f"stopped by {signal.Signals(signum).name}")
-            view.set_stopping("stopping (Ctrl-C): ending the works and the cluster lightnb started…")
+        view.set_stopping(f"stopping ({signal.Signals(signum).name}): ending the works and the cluster "
+                          "lightnb started")
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -176,7 +189,8 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     if state_json:
         Path(state_json).write_text(json.dumps(app.state, indent=2, default=str), encoding="utf-8")
     if received:
-        console.print(f"lightnb: {app.name} stopped by {signal.Signals(received[0]).name}", highlight=False)
+        console.print(f"lightnb: {app.name} stopped by {signal.Signals(received[0]).name}", highlight=False,
+                      markup=False)
         return 128 + received[0]
     if app.stage == "failed":
         print(f"lightnb: {app.name} failed: {app.end_message}", file=sys.stderr)

@@ -92,6 +92,7 @@ class _Plan:
     script: str = "app.py"  # the script's file name, for the notes that say how to run it
     started: bool = False
     tainted: set[str] = field(default_factory=set)  # names that hold (or derive from) the running app
+    widgets: set[str] = field(default_factory=set)  # names bound to views and forms (dropped)
     notes: list[str] = field(default_factory=list)
 
 
@@ -373,8 +374,8 @@ def _render_cell(cell: Any, plan: _Plan, name: str, strict: bool) -> str:
         wrote = True
         if fate == "comment":
             if not noted:
-                out.append("# lightnb export: left out, as it used the app while it ran in the notebook\n"
-                           "# (the script defines the app; `lightnb run` runs it).")
+                out.append("# lightnb export: left out, as it used the running app or its widgets in the "
+                           "notebook\n# (the script defines the app; `lightnb run` runs it).")
                 noted = True
             out.extend(f"# {line}".rstrip() for line in own)
         else:
@@ -408,8 +409,15 @@ def _fate(statement: ast.stmt, cell: _Cell, plan: _Plan, name: str, strict: bool
             return "drop", []
         plan.tainted |= _assigns(statement)
         return "comment", []  # e.g. `try: app.wait() ...`: it drove the notebook's app
-    if _display_only(statement, app):
+    if _display_only(statement, app) or _shows_widget(statement, plan.widgets):
         return "drop", []
+    widget = _widget_assignment(statement, app)
+    if widget:
+        plan.widgets |= widget
+        return "drop", []
+    if _reads(statement) & plan.widgets:
+        plan.widgets |= _assigns(statement)  # what is derived from a widget is gone with it
+        return "comment", []
     if plan.started and _reads(statement) & plan.tainted:
         plan.tainted |= _assigns(statement)
         return "comment", []
@@ -534,6 +542,25 @@ def _display_only(statement: ast.stmt, app: str | None) -> bool:
         callee = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
         return callee in _DISPLAY_CALLS or _app_method(value, app, _SHOWING) is not None
     return isinstance(value, (ast.Name, ast.Attribute, ast.Subscript)) and _root_name(value) == app
+
+
+def _widget_assignment(statement: ast.stmt, app: str | None) -> set[str]:
+    """``form = ParamsForm(...)`` / ``view = app.view()``: the names bound to a widget (else empty)."""
+    if not isinstance(statement, (ast.Assign, ast.AnnAssign)) or statement.value is None:
+        return set()
+    if not _display_only(ast.Expr(statement.value), app) or not isinstance(statement.value, ast.Call):
+        return set()
+    return _assigns(statement)
+
+
+def _shows_widget(statement: ast.stmt, widgets: set[str]) -> bool:
+    """A bare expression showing a widget bound earlier (``form``, ``display(form)``)."""
+    if not isinstance(statement, ast.Expr) or not widgets:
+        return False
+    value = statement.value
+    if isinstance(value, ast.Call) and getattr(value.func, "id", None) == "display":
+        return True
+    return _root_name(value) in widgets
 
 
 def _root_name(node: ast.AST) -> str | None:

@@ -89,6 +89,7 @@ class TerminalView:
         self._cluster = ""
         self._live: Live | None = None
         self.stopping = ""
+        self._said_stopping = False
 
     # -- the app's side (its loop thread): note what changed, nothing more --------------------------------
     def on_changes(self, changes: Changes) -> None:
@@ -121,12 +122,14 @@ class TerminalView:
         return loop is not None and loop.done.is_set()
 
     def set_stopping(self, message: str) -> None:
+        """Show that the app is stopping (safe from a signal handler: the next update shows it)."""
         self.stopping = message
-        if not self.live:
-            self.console.print(f"lightnb: {message}", highlight=False)
         self._changed.set()
 
     def update(self, final: bool = False) -> None:
+        if self.stopping and not self._said_stopping and not self.live:
+            self._said_stopping = True
+            self.console.print(f"lightnb: {self.stopping}", highlight=False)
         self._print_logs(final)
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
@@ -172,7 +175,7 @@ class TerminalView:
         return "" if description == "not connected" else description
 
     def _render(self) -> Any:
-        stage = self.stopping or str(self.app.stage)
+        stage = "stopping" if self.stopping and not self.app.loop.done.is_set() else str(self.app.stage)
         header = Text.assemble(("lightnb ", "bold"), (self.app.name, "bold cyan"), f"{self._from()} · ",
                                (stage, STAGE_STYLES.get(stage, "bold")))
         cluster = self._cluster_description()

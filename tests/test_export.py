@@ -100,6 +100,19 @@ def test_started_app_from_a_chained_start_and_from_a_flow_given_to_the_magic(tmp
     assert "lightnb run notebook.py --cluster cluster.yaml" in script
 
 
+def test_views_and_forms_are_left_out(tmp_path: Path) -> None:
+    notebook = new_notebook(cells=[
+        new_code_cell("steps = 3\nlabel = 'x'\n" + COUNTER_DEFINITIONS),
+        new_code_cell("from lightnb.ui import ParamsForm\napp = LightningApp(Root())\n"
+                      "form = ParamsForm(app.root, ['label'])\nform\nview = app.view()\ndisplay(view)"),
+        new_code_cell("chosen = form.value\nprint(chosen)\nprint('kept')"),
+    ])
+    script = notebook_to_script(notebook)
+    assert "ParamsForm(" not in script and "app.view()" not in script and "display(" not in script
+    assert "# chosen = form.value\n# print(chosen)\nprint('kept')" in script
+    compiles(script, tmp_path)
+
+
 def test_strict_refuses_magics_it_cannot_translate() -> None:
     notebook = counter_notebook(extra_cells=[new_code_cell("%matplotlib inline")])
     notebook_to_script(notebook)  # commented out by default

@@ -85,7 +85,7 @@ ready = True
 
 
 # %%
-# lightnb export: left out, as it used the app while it ran in the notebook
+# lightnb export: left out, as it used the running app or its widgets in the notebook
 # (the script defines the app; `lightnb run` runs it).
 # result = app.root.total
 # print(result)
@@ -95,7 +95,7 @@ square = math.sqrt(16)
 
 
 # %%
-# lightnb export: left out, as it used the app while it ran in the notebook
+# lightnb export: left out, as it used the running app or its widgets in the notebook
 # (the script defines the app; `lightnb run` runs it).
 # try:
 #     app.wait()
@@ -104,7 +104,7 @@ square = math.sqrt(16)
 
 
 # %%
-# lightnb export: left out, as it used the app while it ran in the notebook
+# lightnb export: left out, as it used the running app or its widgets in the notebook
 # (the script defines the app; `lightnb run` runs it).
 # print(doubled)
 print(square)
