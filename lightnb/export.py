@@ -364,10 +364,9 @@ def _render_cell(cell: Any, plan: _Plan, name: str, strict: bool) -> str:
         out.extend(lines[position:first])
         followed = index + 1 < len(statements) and statements[index + 1].lineno == last
         shares_line = first < position or followed
-        if shares_line:  # `a; b` on one line: each statement goes on a line of its own
-            own = (ast.get_source_segment(cell.source, statement) or "").split("\n")
-        else:
-            own = lines[first:last]
+        # `a; b` on one line: each statement goes on a line of its own.
+        own = (ast.get_source_segment(cell.source, statement) or "").split("\n") if shares_line \
+            else lines[first:last]
         position = max(position, last)
         if fate == "drop":
             continue
