@@ -14,12 +14,14 @@ class LogBuffer:
         self._partial = ""
         self._lock = threading.Lock()
         self.version = 0
+        self.count = 0  # complete lines appended so far: `since(count)` gives the ones after
 
     def append(self, text: str) -> None:
         with self._lock:
             pieces = (self._partial + text).split("\n")
             self._partial = pieces.pop()
             self._lines.extend(pieces)
+            self.count += len(pieces)
             self.version += 1
 
     def lines(self, n: int | None = None) -> list[str]:
@@ -28,6 +30,16 @@ class LogBuffer:
             if self._partial:
                 lines.append(self._partial)
         return lines if n is None else lines[-n:] if n > 0 else []
+
+    def since(self, count: int, partial: bool = False) -> tuple[list[str], int]:
+        """The complete lines appended after the first ``count`` (those still kept) and the new count, for
+        following a log as it grows; with ``partial``, also the unfinished last line."""
+        with self._lock:
+            new = min(self.count - count, len(self._lines))
+            lines = list(self._lines)[-new:] if new > 0 else []
+            if partial and self._partial:
+                lines.append(self._partial)
+            return lines, self.count
 
     def text(self, n: int | None = None) -> str:
         return "\n".join(self.lines(n))

@@ -22,6 +22,7 @@ from typing import Any
 _default_cluster: Any = None
 
 CONNECT_TIMEOUT_SECONDS = 5
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 class ClusterError(RuntimeError):
@@ -117,7 +118,7 @@ def connect(cluster: Any) -> Connection:
                           description=f"{type(cluster).__name__} at {cluster.scheduler_address}")
     if isinstance(cluster, (str, os.PathLike)):
         text = os.fspath(cluster)
-        if text.endswith((".yaml", ".yml", ".json")):
+        if text.endswith(SPEC_SUFFIXES):
             return _start_from_spec(load_spec(text), source=text)
         return _connect_address(text)
     if isinstance(cluster, Mapping):
@@ -183,14 +184,31 @@ def load_spec(path: str) -> Mapping[str, Any]:
     return spec
 
 
+def check_cluster(cluster: Any) -> None:
+    """Raise ``ClusterError`` now for a spec that cannot work (no such file, bad keys, a class whose package
+    is not installed), before anything else runs; addresses are checked when the app connects."""
+    if isinstance(cluster, (str, os.PathLike)) and os.fspath(cluster).endswith(SPEC_SUFFIXES):
+        spec_class(load_spec(os.fspath(cluster)), os.fspath(cluster))
+    elif isinstance(cluster, Mapping) and "class" in cluster:
+        spec_class(cluster, "the cluster spec")
+
+
+def spec_class(spec: Mapping[str, Any], source: str) -> tuple[type, dict[str, Any]]:
+    """The cluster class a spec names (imported) and its keyword arguments."""
+    unknown = set(spec) - {"class", "kwargs"}
+    if unknown or "class" not in spec:
+        raise ClusterError(f"{source} must have the keys 'class' and optionally 'kwargs' "
+                           f"(got {sorted(spec)})")
+    kwargs = spec.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise ClusterError(f"{source}: 'kwargs' must be a mapping of keyword arguments, not {kwargs!r}")
+    return import_cluster_class(str(spec["class"]), source), dict(kwargs)
+
+
 def _start_from_spec(spec: Mapping[str, Any], source: str) -> Connection:
     from distributed import Client
 
-    unknown = set(spec) - {"class", "kwargs"}
-    if unknown or "class" not in spec:
-        raise ClusterError(f"{source} must have the keys 'class' and optionally 'kwargs' (got {sorted(spec)})")
-    cls = import_cluster_class(str(spec["class"]), source)
-    kwargs = dict(spec.get("kwargs") or {})
+    cls, kwargs = spec_class(spec, source)
     try:
         cluster = cls(**kwargs)
     except Exception as error:

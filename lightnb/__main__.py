@@ -1,0 +1,6 @@
+"""``python -m lightnb``: the ``lightnb`` command."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

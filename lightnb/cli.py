@@ -1,0 +1,199 @@
+"""The ``lightnb`` command: ``lightnb export`` a notebook to an app script, ``lightnb run`` an app.
+
+    lightnb export train.ipynb -o app.py
+    lightnb run app.py                                  # the embedded LocalCluster
+    lightnb run app.py --cluster tcp://10.0.0.5:8786    # an existing Dask scheduler
+    lightnb run train.ipynb --cluster ec2.yaml --storage s3://bucket/runs --param lr=0.01 --env WANDB_MODE=off
+
+Exit codes of ``run``: 0 the root flow stopped, 1 the app failed (the failing work's traceback is printed),
+2 bad usage (a missing or broken file, no app or several, a bad cluster spec: the message names it), 130
+after Ctrl-C (143 after SIGTERM), once every work and the cluster the app created are stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+EXIT_STOPPED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad input to a command: printed as ``lightnb: <message>``, exit code 2, no traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lightnb`` console script (and ``python -m lightnb``)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.command(args))
+    except UsageError as error:
+        print(f"lightnb: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lightnb: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="lightnb", description="Lightning Apps from notebooks, on Dask.")
+    parser.add_argument("--version", action="version", version=f"lightnb {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    export = commands.add_parser("export", help="write a notebook as an app script",
+                                 description="Write NOTEBOOK as an app script that `lightnb run` runs.")
+    export.add_argument("notebook", metavar="NOTEBOOK.ipynb")
+    export.add_argument("-o", "--output", metavar="APP.py",
+                        help="where to write it (default: beside the notebook, .py; '-' for stdout)")
+    export.add_argument("--force", action="store_true", help="overwrite a file lightnb export did not write")
+    export.add_argument("--strict", action="store_true",
+                        help="fail on magics and shell escapes instead of commenting them out")
+    export.set_defaults(command=export_command)
+
+    run = commands.add_parser("run", help="run an app in the foreground",
+                              description="Run the LightningApp an app script or notebook defines, with a "
+                                          "live view, until its root flow stops.")
+    run.add_argument("app", metavar="APP.py|NOTEBOOK.ipynb")
+    run.add_argument("--cluster", metavar="ADDRESS|SPEC.yaml",
+                     help="a Dask scheduler address (tcp://host:8786) or a YAML/JSON spec {class, kwargs}; "
+                          "default: an embedded LocalCluster")
+    run.add_argument("--storage", metavar="URL", help="root URL of the app's drives (any fsspec URL)")
+    run.add_argument("--env", metavar="NAME=VALUE", action="append", default=[],
+                     help="an environment variable for the app and its works, wherever they run (repeatable)")
+    run.add_argument("--param", metavar="NAME=VALUE", action="append", default=[],
+                     help="override a value of the parameters cell (a Python literal, else text; repeatable)")
+    run.add_argument("--state-json", metavar="PATH", help="write the app's final state (app.state) as JSON")
+    run.set_defaults(command=run_command)
+    return parser
+
+
+# -- export -------------------------------------------------------------------------------------------------
+def export_command(args: argparse.Namespace) -> int:
+    from .export import ExportError, convert, export_notebook, read_notebook
+
+    try:
+        if args.output == "-":
+            notebook = Path(args.notebook)
+            script = convert(read_notebook(notebook), name=notebook.name, strict=args.strict)
+            sys.stdout.write(script.source)
+        else:
+            script = export_notebook(args.notebook, args.output, force=args.force, strict=args.strict)
+            print(f"lightnb: wrote {script.path} (run it with `lightnb run {script.path}`)", file=sys.stderr)
+    except ExportError as error:
+        raise UsageError(str(error)) from None
+    for note in script.notes:
+        print(f"lightnb: note: {note}", file=sys.stderr)
+    return 0
+
+
+# -- run ----------------------------------------------------------------------------------------------------
+def run_command(args: argparse.Namespace) -> int:
+    from .appfile import AppFileError, find_app, parameter_value, parse_assignment
+    from .runtime.cluster import SPEC_SUFFIXES, ClusterError, check_cluster
+
+    path = Path(args.app)
+    try:
+        env = dict(parse_assignment(item, "--env") for item in args.env)
+        parameters = {k: parameter_value(v) for k, v in (parse_assignment(p, "--param") for p in args.param)}
+        if args.cluster:
+            if os.path.isfile(args.cluster) and not args.cluster.endswith(SPEC_SUFFIXES):
+                raise UsageError(f"--cluster {args.cluster}: a cluster spec file is .yaml, .yml or .json")
+            check_cluster(args.cluster)
+        os.environ.update(env)  # the script's own module-level code sees them too
+        module = _load(path, parameters)
+        if isinstance(module, int):
+            return module
+        app = find_app(module, path.name)
+    except (AppFileError, ClusterError) as error:
+        raise UsageError(str(error)) from None
+    if args.cluster:
+        app.cluster = args.cluster
+    if args.storage:
+        app.storage = args.storage
+    app.env.update(env)
+    return run_app(app, source=path.name, state_json=args.state_json)
+
+
+def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
+    """The app file as a module, or the exit code if the user's code failed while it loaded."""
+    from .appfile import AppFileError, load_module
+    from .runtime.worker import format_user_traceback
+
+    try:
+        return load_module(path, parameters)
+    except AppFileError:
+        raise
+    except SystemExit as exit_:  # the script called sys.exit()
+        if isinstance(exit_.code, int):
+            return exit_.code
+        print(f"lightnb: {path.name} exited while loading: {exit_.code}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:  # the user's code failed (a Ctrl-C goes on up: exit 130)
+        print(f"lightnb: {path.name} failed while loading:\n{format_user_traceback(error)}", file=sys.stderr,
+              end="")
+        return EXIT_FAILED
+
+
+def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
+    """Run ``app`` in the foreground with the terminal view; the exit code (see the module docstring).
+
+    Ctrl-C (SIGINT) and SIGTERM stop the app in order — its works, then the cluster it created — and only
+    then return. Embedded-cluster worker processes ignore the terminal's SIGINT, so the app stops them.
+    """
+    from rich.console import Console
+
+    from .runtime.cluster import ClusterError
+    from .terminal import TerminalView
+
+    interactive = sys.stdout.isatty()
+    console = Console(file=sys.stdout, force_terminal=interactive, force_jupyter=False, soft_wrap=True,
+                      no_color=not interactive, highlight=False)
+    view = TerminalView(app, console, source)
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # Only note it here: the main thread may be in the middle of writing to the terminal.
+        if received:
+            return  # already stopping: a second Ctrl-C would only leave processes behind
+        received.append(signum)
+        if app.loop is not None:
+            app.loop.request_stop(f"stopped by {signal.Signals(signum).name}")
+        view.set_stopping(f"stopping ({signal.Signals(signum).name}): ending the works and the cluster "
+                          "lightnb started")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            app.start()
+        except ClusterError as error:
+            raise UsageError(str(error)) from None
+        app.subscribe(view.on_changes)
+        if received and not app.loop.done.is_set():  # a signal came while it was starting
+            app.loop.request_stop(f"stopped by {signal.Signals(received[0]).name}")
+        with view:
+            while not view.wait_until_ended(1.0 / 4):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if state_json:
+        Path(state_json).write_text(json.dumps(app.state, indent=2, default=str), encoding="utf-8")
+    if received:
+        console.print(f"lightnb: {app.name} stopped by {signal.Signals(received[0]).name}", highlight=False,
+                      markup=False)
+        return 128 + received[0]
+    if app.stage == "failed":
+        print(f"lightnb: {app.name} failed: {app.end_message}", file=sys.stderr)
+        return EXIT_FAILED
+    console.print(f"lightnb: {app.name} stopped: {app.end_message}", highlight=False, markup=False)
+    return EXIT_STOPPED

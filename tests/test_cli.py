@@ -1,0 +1,316 @@
+"""The `lightnb` command for real: `python -m lightnb` subprocesses, a notebook executed in a real kernel, a
+separately started `dask scheduler` with two `dask worker` processes, a pseudo-terminal and pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from script_apps import (
+    FAILING_APP,
+    FOREVER_APP,
+    PIDS_APP,
+    comparable,
+    counter_notebook,
+    env,
+    lightnb,
+    write_notebook,
+)
+
+ANSI = re.compile(r"\x1b\[")
+
+
+# -- a cluster started apart from lightnb, as a user would -------------------------------------------------
+class RemoteCluster:
+    def __init__(self, directory: Path) -> None:
+        scheduler_file = directory / "scheduler.json"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.scheduler = self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                      "--scheduler-file", str(scheduler_file)], directory, "scheduler")
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            assert time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.2)
+        time.sleep(0.2)  # the file is written in one go, but be sure it is complete
+        self.address = json.loads(scheduler_file.read_text())["address"]
+        self.workers = [
+            self._start(["worker", self.address, "--no-nanny", "--nthreads", "2", "--host", "127.0.0.1",
+                         "--no-dashboard"], directory, f"worker{i}")
+            for i in range(2)
+        ]
+        assert len(self.connected_workers(wait_for=2)) == 2
+
+    def _start(self, args: list[str], directory: Path, name: str) -> subprocess.Popen[bytes]:
+        log = open(directory / f"{name}.log", "wb")  # noqa: SIM115 - kept open while the process runs
+        process = subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=directory, env=env(),
+                                   stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def connected_workers(self, wait_for: int = 0) -> dict[str, Any]:
+        from distributed import Client
+
+        with Client(self.address, timeout=30) as client:
+            if wait_for:
+                client.wait_for_workers(wait_for, timeout=90)
+            return client.scheduler_info(n_workers=-1)["workers"]
+
+    def close(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteCluster]:
+    cluster = RemoteCluster(tmp_path_factory.mktemp("remote"))
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def kernel_state(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The counter notebook executed top to bottom in a real kernel: its app's final state."""
+    from nbclient import NotebookClient
+
+    directory = tmp_path_factory.mktemp("kernel")
+    notebook = counter_notebook()
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(directory)}}).execute()
+    printed = "".join(output.get("text", "") for output in notebook.cells[-1].outputs)
+    return json.loads(printed.split("STATE=", 1)[1])
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+# -- a notebook to a script, run unchanged on the embedded and on a separate cluster -----------------------
+@pytest.mark.parametrize("where", ["embedded", "remote"])
+def test_the_script_reaches_the_notebooks_final_state(where: str, kernel_state: dict[str, Any],
+                                                      request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    notebook = write_notebook(counter_notebook(), tmp_path / "counter.ipynb")
+    exported = lightnb("export", notebook, "-o", "counter.py", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert "wrote counter.py" in exported.stderr
+    subprocess.run([sys.executable, "-m", "py_compile", "counter.py"], cwd=tmp_path, check=True)
+
+    cluster = ["--cluster", request.getfixturevalue("remote").address] if where == "remote" else []
+    # The exported script on the embedded cluster; the notebook itself (exported in memory) on the other.
+    target = "counter.py" if where == "embedded" else "counter.ipynb"
+    run = lightnb("run", target, *cluster, "--state-json", "state.json", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert kernel_state["vars"]["total"] == 3
+    assert comparable(read_state(tmp_path / "state.json")) == comparable(kernel_state)
+    lines = run.stdout.splitlines()
+    assert "root.counter | counted 3" in lines and "lightnb: Root stopped: counted to 3" in lines
+    assert not ANSI.search(run.stdout + run.stderr)
+
+
+def test_works_run_on_the_remote_workers_which_outlive_the_app(remote: RemoteCluster, tmp_path: Path) -> None:
+    (tmp_path / "pids.py").write_text(PIDS_APP)
+    worker_pids = {process.pid for process in remote.workers}
+    command = ["run", "pids.py", "--cluster", remote.address, "--state-json", "state.json"]
+    process = subprocess.Popen([sys.executable, "-m", "lightnb", *command], cwd=tmp_path, env=env(),
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, out + err
+    assert f"lightnb: on the Dask cluster at {remote.address}" in out
+    works = read_state(tmp_path / "state.json")["works"]
+    pids = {works["a"]["vars"]["pid"], works["b"]["vars"]["pid"]}
+    assert pids <= worker_pids and process.pid not in pids
+    # lightnb did not create that cluster, so it left it running.
+    assert all(worker.poll() is None for worker in remote.workers)
+    assert len(remote.connected_workers()) == 2
+
+
+def test_parameters_and_environment_reach_the_works(remote: RemoteCluster, tmp_path: Path) -> None:
+    write_notebook(counter_notebook(steps=3), tmp_path / "counter.ipynb")
+    run = lightnb("run", "counter.ipynb", "--cluster", remote.address, "--param", "steps=5", "--param",
+                  "label=from the command line", "--env", "LIGHTNB_TEST_GREETING=hello there",
+                  "--state-json", "state.json", cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    state = read_state(tmp_path / "state.json")
+    assert state["vars"]["total"] == 5 and state["vars"]["label"] == "from the command line"
+    assert state["works"]["counter"]["vars"]["greeting"] == "hello there"
+
+
+def test_a_failing_work_exits_1_with_its_traceback(remote: RemoteCluster, tmp_path: Path) -> None:
+    (tmp_path / "failing.py").write_text(FAILING_APP)
+    run = lightnb("run", "failing.py", "--cluster", remote.address, cwd=tmp_path)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "lightnb: Root failed: root.broken failed:" in run.stderr
+    assert "ValueError: bad value 42" in run.stderr
+    assert re.search(r'failing.py", line 5, in check\n\s+raise ValueError', run.stderr)
+    assert "root.broken: failed (ValueError: bad value 42)" in run.stdout
+
+
+# -- cluster specs ------------------------------------------------------------------------------------------
+def test_a_spec_file_naming_a_local_cluster(tmp_path: Path) -> None:
+    (tmp_path / "pids.py").write_text(PIDS_APP)
+    (tmp_path / "cluster.yaml").write_text(
+        "class: distributed.LocalCluster\n"
+        "kwargs:\n  n_workers: 1\n  threads_per_worker: 2\n  processes: true\n  host: 127.0.0.1\n"
+        "  dashboard_address: null\n"
+    )
+    command = ["run", "pids.py", "--cluster", "cluster.yaml", "--state-json", "state.json"]
+    process = subprocess.Popen([sys.executable, "-m", "lightnb", *command], cwd=tmp_path, env=env(),
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(timeout=240)
+    assert process.returncode == 0, out + err
+    assert "lightnb: on distributed.LocalCluster at tcp://127.0.0.1:" in out
+    works = read_state(tmp_path / "state.json")["works"]
+    pid = works["a"]["vars"]["pid"]
+    assert pid == works["b"]["vars"]["pid"] != process.pid  # the spec's one worker process
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("class: not_installed_cluster_pkg.aws.SomeCluster\nkwargs: {n_workers: 2}\n",
+     "cluster.yaml names not_installed_cluster_pkg.aws.SomeCluster, but the package "
+     "'not_installed_cluster_pkg' is not installed (pip install not-installed-cluster-pkg)"),
+    ("class: distributed.NoSuchCluster\n", "cluster.yaml: module distributed has no class 'NoSuchCluster'"),
+    ("klass: distributed.LocalCluster\n", "cluster.yaml must have the keys 'class' and optionally 'kwargs'"),
+    ("- just\n- a list\n", "cluster spec file cluster.yaml must hold a mapping"),
+])
+def test_bad_cluster_specs_exit_2_naming_the_problem(tmp_path: Path, spec: str, message: str) -> None:
+    (tmp_path / "pids.py").write_text(PIDS_APP)
+    (tmp_path / "cluster.yaml").write_text(spec)
+    run = lightnb("run", "pids.py", "--cluster", "cluster.yaml", cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+# -- bad usage ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("files", "args", "message"), [
+    ({}, ["run", "missing.py"], "lightnb: missing.py: no such file"),
+    ({"plain.py": "x = 1\n"}, ["run", "plain.py"], "plain.py defines no LightningApp at module level"),
+    ({"two.py": PIDS_APP + "second = LightningApp(Root())\n"}, ["run", "two.py"],
+     "two.py defines 2 LightningApps (app, second); lightnb run runs one"),
+    ({"notes.txt": "hi"}, ["run", "notes.txt"], "takes an app script (.py) or a notebook (.ipynb)"),
+    ({"pids.py": PIDS_APP}, ["run", "pids.py", "--param", "lr=0.1"], "pids.py has no parameters cell"),
+    ({"pids.py": PIDS_APP}, ["run", "pids.py", "--env", "NOVALUE"], "--env expects NAME=VALUE, not 'NOVALU"),
+    ({"pids.py": PIDS_APP}, ["run", "pids.py", "--cluster", "nowhere.yaml"],
+     "cluster spec file nowhere.yaml does not exist"),
+    ({"pids.py": PIDS_APP, "spec.txt": "x"}, ["run", "pids.py", "--cluster", "spec.txt"],
+     "a cluster spec file is .yaml, .yml or .json"),
+    ({"bad.ipynb": "{not json"}, ["run", "bad.ipynb"], "bad.ipynb is not a notebook: it is not valid JSON"),
+    ({"bad.ipynb": "{not json"}, ["export", "bad.ipynb"], "bad.ipynb is not a notebook: it is not valid JS"),
+    ({}, ["export", "missing.ipynb"], "lightnb: missing.ipynb: no such notebook"),
+    ({}, ["run"], "the following arguments are required"),
+    ({"pids.py": PIDS_APP}, ["run", "pids.py", "--cluster", "tcp://127.0.0.1:9"],
+     "could not reach a Dask scheduler at tcp://127.0.0.1:9 within 5 s"),
+])
+def test_bad_usage_exits_2_with_a_message_and_no_traceback(tmp_path: Path, files: dict[str, str],
+                                                           args: list[str], message: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    run = lightnb(*args, cwd=tmp_path)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_export_errors_name_the_cell(tmp_path: Path) -> None:
+    from nbformat.v4 import new_code_cell
+
+    notebook = counter_notebook(extra_cells=[new_code_cell("for x in range(3)\n    print(x)")])
+    write_notebook(notebook, tmp_path / "broken.ipynb")
+    run = lightnb("export", "broken.ipynb", cwd=tmp_path)
+    assert run.returncode == 2
+    assert "lightnb: broken.ipynb, cell 8 (`for x in range(3)`), line 1: expected ':'" in run.stderr
+    assert not (tmp_path / "broken.py").exists()
+    stdout = lightnb("export", "counter.ipynb", "-o", "-", cwd=tmp_path)
+    assert stdout.returncode == 2 and "counter.ipynb: no such notebook" in stdout.stderr
+
+
+def test_a_script_failing_while_it_loads_exits_1_with_its_traceback(tmp_path: Path) -> None:
+    (tmp_path / "crash.py").write_text("import os\n\nsettings = {}\nport = settings['port']\n")
+    run = lightnb("run", "crash.py", cwd=tmp_path)
+    assert run.returncode == 1
+    assert "lightnb: crash.py failed while loading:" in run.stderr
+    assert re.search(r'crash.py", line 4, in <module>\n    port = settings\[.port.\]\n', run.stderr)
+    assert run.stderr.rstrip().endswith("KeyError: 'port'")
+    assert "lightnb/appfile.py" not in run.stderr  # only the user's frames
+
+
+def test_export_to_stdout_and_help(tmp_path: Path) -> None:
+    write_notebook(counter_notebook(), tmp_path / "counter.ipynb")
+    run = lightnb("export", "counter.ipynb", "-o", "-", cwd=tmp_path)
+    assert run.returncode == 0
+    assert run.stdout.startswith("# App script exported from counter.ipynb by `lightnb export`.")
+    assert not (tmp_path / "counter.py").exists()
+    usage = lightnb("run", "--help", cwd=tmp_path)
+    assert usage.returncode == 0 and "--cluster ADDRESS|SPEC.yaml" in usage.stdout
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------------
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def assert_all_gone(processes: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(processes, timeout=20)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
+
+
+def test_ctrl_c_in_a_terminal_stops_everything_and_exits_130(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "forever.py").write_text(FOREVER_APP)
+    child = pexpect.spawn(sys.executable, ["-m", "lightnb", "run", "forever.py"], cwd=str(tmp_path),
+                          env=env(), timeout=240, dimensions=(30, 120), encoding="utf-8",
+                          codec_errors="replace")
+    child.expect(r"forever \| working in (\d+)")
+    work_pid = int(child.match.group(1))
+    child.expect("running")  # the live table, drawn with control codes on a terminal
+    tree = descendants(child.pid)
+    assert work_pid in {p.pid for p in tree}  # a worker process of the embedded cluster
+    shown = child.before + child.after
+    child.sendintr()  # Ctrl-C: SIGINT to the terminal's whole foreground process group
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130, child.before
+    assert ANSI.search(shown)
+    assert "lightnb: Root stopped by SIGINT" in child.before
+    assert_all_gone(tree)
+
+
+def test_ctrl_c_through_a_pipe_stops_everything_and_exits_130(tmp_path: Path) -> None:
+    (tmp_path / "forever.py").write_text(FOREVER_APP)
+    process = subprocess.Popen([sys.executable, "-m", "lightnb", "run", "forever.py"], cwd=tmp_path,
+                               env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + 240
+    while not any("working in" in line for line in seen):
+        seen.append(lines.get(timeout=max(1.0, deadline - time.monotonic())))
+    tree = descendants(process.pid)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal would: the whole process group
+    assert process.wait(timeout=120) == 130
+    time.sleep(0.5)
+    while not lines.empty():
+        seen.append(lines.get())
+    output = "".join(seen)
+    assert not ANSI.search(output) and "\r" not in output
+    assert "root.forever: running" in output and "lightnb: Root stopped by SIGINT" in output
+    assert_all_gone(tree)
