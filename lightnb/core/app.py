@@ -120,7 +120,7 @@ class LightningApp:
             return InProcessExecutor()
         from ..runtime.dask import DaskExecutor
 
-        return DaskExecutor(self.app_id, cluster)
+        return DaskExecutor(self.app_id, cluster, storage=self.storage)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the app ends. ``TimeoutError`` if still running after ``timeout`` seconds;

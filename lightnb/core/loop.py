@@ -355,7 +355,7 @@ class AppLoop:
         self._ready.pop(work, None)
         self._pushes.pop(work, None)
         if active is not None and self._executor_ready:
-            self.executor.stop(work.name, active.call_id)
+            self.executor.stop(work.name, active.call_id, started=active.stage is WorkStageStatus.RUNNING)
         elif active is not None:
             self._finish_call(work, active.call_id, WorkStageStatus.STOPPED, "stopped before it started", "stop")
         if ended or active is not None:
@@ -442,7 +442,8 @@ class AppLoop:
                 work._calls.stop_all(time.time(), "the app ended")
             if self._executor_ready:
                 for work, call in active:
-                    self.executor.stop(work.name, call.call_id)  # type: ignore[union-attr]
+                    assert call is not None
+                    self.executor.stop(work.name, call.call_id, started=call.stage is WorkStageStatus.RUNNING)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         while self._executor_ready and any(w._calls.active is not None for w, _ in active):
             remaining = deadline - time.monotonic()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import warnings
 from collections import deque
 from typing import Any
 
@@ -33,9 +34,10 @@ def push_topic(app_id: str) -> str:
 class DaskExecutor:
     """Runs work calls as tasks on a Dask cluster (see :mod:`lightnb.runtime.cluster` for which)."""
 
-    def __init__(self, app_id: str, cluster: Any = None) -> None:
+    def __init__(self, app_id: str, cluster: Any = None, storage: str | None = None) -> None:
         self.app_id = app_id
         self._cluster_arg = cluster
+        self._storage = storage
         self.connects_eagerly = is_explicit(cluster)
         self.connection: Connection | None = None
         self._emit: Emit | None = None
@@ -60,7 +62,14 @@ class DaskExecutor:
         if not self.connection.owns_cluster:
             from .probe import check_workers
 
-            check_workers(self.connection.client)
+            remote = check_workers(self.connection.client)
+            if remote and _is_local_storage(self._storage):
+                warnings.warn(
+                    f"{remote[0]}, but the app's storage is a local folder ({self._storage or 'the default'}): "
+                    "works on other hosts cannot share files through it. Give the app a storage URL every "
+                    "worker can reach, e.g. LightningApp(..., storage='s3://bucket/prefix').",
+                    stacklevel=2,
+                )
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
 
     def _on_event(self, event: tuple[float, Any]) -> None:
@@ -123,13 +132,15 @@ class DaskExecutor:
     def push(self, work_name: str, call_id: str, message: dict[str, Any]) -> None:
         self._publish(cloudpickle.dumps(("set", work_name, call_id, message)))
 
-    def stop(self, work_name: str, call_id: str) -> None:
+    def stop(self, work_name: str, call_id: str, started: bool) -> None:
         self._publish(cloudpickle.dumps(("stop", work_name, call_id)))
+        if started:
+            return  # it stops where it runs (and runs on_exit there); its task then ends by itself
         with self._lock:
             entry = self._futures.get((work_name, call_id))
-        if entry is not None and entry[1].status == "pending":
-            # Not started yet (or only just): cancelling keeps it from starting; if it did start, the stop
-            # message above ends it.
+        if entry is not None:
+            # Not started yet: cancelling keeps it from starting. If it was just starting, the stop message
+            # above reaches it first (the worker refuses to start a call it was told to stop).
             entry[1].cancel()
 
     def _publish(self, data: bytes) -> None:
@@ -171,6 +182,10 @@ class DaskExecutor:
         except Exception:
             pass
         self.connection.close()
+
+
+def _is_local_storage(storage: str | None) -> bool:
+    return storage is None or "://" not in storage or storage.startswith("file://")
 
 
 def _describe_loss(work_name: str, error: BaseException) -> str:

@@ -44,7 +44,7 @@ class InProcessExecutor:
         if self._app_id is not None:
             REGISTRY.deliver(self._app_id, work_name, call_id, message["seq"], message["values"])
 
-    def stop(self, work_name: str, call_id: str) -> None:
+    def stop(self, work_name: str, call_id: str, started: bool) -> None:
         if self._app_id is not None:
             REGISTRY.stop(self._app_id, work_name, call_id)
 

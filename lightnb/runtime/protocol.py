@@ -79,8 +79,9 @@ class Executor(Protocol):
     def push(self, work_name: str, call_id: str, values: dict[str, Any]) -> None:
         """Set attributes on a running work (flow → work), in order."""
 
-    def stop(self, work_name: str, call_id: str) -> None:
-        """Ask a running or queued call to stop; it reports ``stopped`` when it has."""
+    def stop(self, work_name: str, call_id: str, started: bool) -> None:
+        """Ask a call to stop; it reports ``stopped`` when it has. ``started``: the call reported that it
+        runs (it stops where it runs, running ``on_exit``); otherwise it may still be kept from starting."""
 
     def close(self) -> None:
         """Stop everything still running and release what the executor created (its cluster)."""

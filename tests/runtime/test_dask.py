@@ -235,6 +235,8 @@ def test_stopping_a_running_python_work_runs_on_exit_on_its_worker(cluster, tmp_
     app = LightningApp(Root(), cluster=cluster).start()
     app.wait(30)
     assert app.root.work.has_stopped
+    # It stopped where it ran, after on_exit — not cancelled from the outside.
+    assert app.root.work.status.message == "stopped by the app"
     assert int(marker.read_text()) != os.getpid()
 
 
