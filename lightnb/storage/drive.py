@@ -121,7 +121,8 @@ class Drive(StateValue):
         """Bring the file or folder ``path`` to ``root_folder/path`` here and return that local path.
 
         Without ``component_name`` exactly one component must hold ``path``. An existing local file is
-        replaced only with ``overwrite=True``.
+        replaced only with ``overwrite=True``. From a local storage folder on the same disk the file is a hard
+        link to the stored copy, read-only: write a new file rather than editing it in place.
         """
         relative = keys.safe_relative(path, f"drive {self.id}")
         store = self._store()

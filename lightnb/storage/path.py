@@ -55,7 +55,8 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
 
     Where the bytes come from, cheapest first: the producer's own file when it is on this machine (nothing
     moves when it is the very same file); the copy kept in the app's storage; the producer's worker, asked
-    directly while its call still runs.
+    directly while its call still runs. A file brought from a local storage folder on the same disk is a
+    read-only hard link to the kept copy.
 
     Example
     -------

@@ -13,6 +13,7 @@ read-only, so that copy is not edited in place by mistake (set ``LIGHTNB_STORAGE
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -109,37 +110,40 @@ def links_allowed() -> bool:
 
 
 # -- local files -----------------------------------------------------------------------------------------
-def place_file(source: str, target: str, *, link: bool = False, readonly: bool = False,
-               keep_mtime: bool = False) -> None:
-    """Make ``target`` a copy (or, with ``link``, a hard link when possible) of ``source``, atomically: the
-    bytes go to a temporary file beside ``target``, renamed over it once complete."""
+@contextlib.contextmanager
+def replacing(target: str) -> Iterator[str]:
+    """A temporary path beside ``target`` to write; renamed over ``target`` when the block succeeds (readers see
+    the old file or the new one, never part of it), removed when it fails."""
     folder = os.path.dirname(target) or "."
     os.makedirs(folder, exist_ok=True)
-    if os.path.exists(target) and os.path.samefile(source, target):
-        return
     temporary = os.path.join(folder, keys.temporary_name(os.path.basename(target), uuid.uuid4().hex[:12]))
     try:
-        linked = False
+        yield temporary
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def place_file(source: str, target: str, *, link: bool = False, readonly: bool = False,
+               keep_mtime: bool = False) -> None:
+    """Make ``target`` a copy (or, with ``link``, a hard link when possible) of ``source``, atomically."""
+    if os.path.exists(target) and os.path.samefile(source, target):
+        return
+    with replacing(target) as temporary:
         if link and links_allowed():
             try:
                 os.link(source, temporary)
-                linked = True
+                return
             except OSError:  # another disk, a file system without hard links, protected links
                 pass
-        if not linked:
-            shutil.copyfile(source, temporary)  # sendfile: the kernel moves the bytes
-            if keep_mtime:
-                info = os.stat(source)
-                os.utime(temporary, ns=(info.st_atime_ns, info.st_mtime_ns))
-            if readonly:
-                os.chmod(temporary, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.remove(temporary)
-        except OSError:
-            pass
-        raise
+        shutil.copyfile(source, temporary)  # sendfile: the kernel moves the bytes
+        if keep_mtime:
+            info = os.stat(source)
+            os.utime(temporary, ns=(info.st_atime_ns, info.st_mtime_ns))
+        if readonly:
+            os.chmod(temporary, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
 def place_tree(source: str, target: str, **options: Any) -> None:
@@ -315,18 +319,8 @@ class Store:
         if self.local:
             place_file(source, target, link=True)
             return
-        folder = os.path.dirname(target) or "."
-        os.makedirs(folder, exist_ok=True)
-        temporary = os.path.join(folder, keys.temporary_name(os.path.basename(target), uuid.uuid4().hex[:12]))
-        try:
+        with replacing(target) as temporary:
             self.fs.get_file(source, temporary, **self._transfer_options(None))
-            os.replace(temporary, target)
-        except BaseException:
-            try:
-                os.remove(temporary)
-            except OSError:
-                pass
-            raise
 
     def _transfer_options(self, size: int | None) -> dict[str, Any]:
         if not self.s3:
@@ -337,13 +331,8 @@ class Store:
     def write_bytes(self, key: str, data: bytes) -> None:
         target = self.location(key)
         if self.local:
-            folder = os.path.dirname(target)
-            os.makedirs(folder, exist_ok=True)
-            temporary = os.path.join(folder, keys.temporary_name(os.path.basename(target),
-                                                                 uuid.uuid4().hex[:12]))
-            with open(temporary, "wb") as file:
+            with replacing(target) as temporary, open(temporary, "wb") as file:
                 file.write(data)
-            os.replace(temporary, target)
             return
         self.fs.pipe_file(target, data)
 

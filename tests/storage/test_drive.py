@@ -133,6 +133,9 @@ def test_put_get_list_delete_between_works(run_app, tmp_path):
     assert "root.producer" in second["a.txt"]  # the components that do have files
     assert second["models/deep/m2.txt"] == "two"
     assert not (stored / "a.txt").exists() and (stored / "models" / "m1.txt").exists()
+    # From the notebook (outside any work), a component's drive looks in its app's storage.
+    assert root.producer.drive.list() == ["models"]
+    assert root.producer.drive.component_name == "root.producer"
 
 
 def test_namespaces_duplicates_and_ambiguous_gets(run_app, tmp_path):
