@@ -105,7 +105,8 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
             path._source = Source.here(os.path.abspath(self))
             path._app_id = current_app_id(self._app_id)
             path._storage = storage_url(self._storage) if path._app_id else self._storage
-        else:
+        else:  # another work's Path handed to this one: its origin is settled, keep it by name
+            path._origin, path._origin_name = None, self.origin_name
             path._consumer_name = component.name
         return path
 
