@@ -8,15 +8,19 @@ from .core.calls import WorkStageStatus, WorkStatus
 from .core.compute import CloudCompute
 from .core.flow import LightningFlow
 from .core.work import LightningWork, WorkStopped
+from .storage import Drive, Path, Payload
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AppFailed",
     "CloudCompute",
+    "Drive",
     "LightningApp",
     "LightningFlow",
     "LightningWork",
+    "Path",
+    "Payload",
     "WorkStageStatus",
     "WorkStatus",
     "WorkStopped",

@@ -9,7 +9,7 @@ import uuid
 import weakref
 from typing import Any
 
-from ..runtime.context import AppContext
+from ..runtime.context import AppContext, resolve_storage
 from .flow import LightningFlow, find_component
 from .loop import AppLoop, AppStage, Changes
 from .values import describe_type
@@ -56,7 +56,9 @@ class LightningApp:
         "kwargs": ...}`` or the path of a YAML/JSON file holding one; ``"in-process"`` to run works on threads
         of this process (fast tests, no cluster).
     storage:
-        Root URL of the app's drives and artifacts (a local folder by default, any fsspec URL).
+        Root URL of the app's drives, kept Paths and large Payloads: a local folder, or any fsspec URL
+        (``"s3://bucket/prefix"`` through s3fs) for workers that share no disk. Default: ``$LIGHTNB_STORAGE``,
+        else ``./.lightnb-storage`` (made absolute when the app starts).
     env:
         Environment variables set wherever the app's works run.
 
@@ -101,7 +103,7 @@ class LightningApp:
                 raise RuntimeError(f"app {self.name} was already started; create a new LightningApp to run "
                                    "it again")
             executor = self._make_executor()
-            context = AppContext(self.app_id, self.storage, self.env)
+            context = AppContext(self.app_id, resolve_storage(self.storage), self.env)
             loop = AppLoop(self.app_id, self.root, executor, paused=paused, context=context)
             eager = getattr(executor, "connects_eagerly", True)
             if eager:

@@ -253,6 +253,8 @@ class Component(Node):
 def _same(old: Any, new: Any) -> bool:
     if old is new:
         return True
+    if isinstance(new, StateValue):
+        return False  # their equality (a Path's text) misses what they carry (where the file was made)
     try:
         return type(old) is type(new) and bool(old == new)
     except Exception:

@@ -22,6 +22,19 @@ class AppContext:
 
 _local = threading.local()
 
+# The storage root when an app is given none: $LIGHTNB_STORAGE, else this folder under the current directory.
+STORAGE_ENV = "LIGHTNB_STORAGE"
+DEFAULT_STORAGE_FOLDER = ".lightnb-storage"
+
+
+def resolve_storage(url: str | os.PathLike[str] | None) -> str:
+    """The storage root URL an app uses: ``url``, else ``$LIGHTNB_STORAGE``, else ``./.lightnb-storage``.
+    A local folder is made absolute here, so the app's works find the same folder whatever their cwd."""
+    text = os.fspath(url) if url else os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE_FOLDER
+    if "://" in text:
+        return text
+    return os.path.abspath(os.path.expanduser(text))
+
 
 def current() -> AppContext | None:
     """The context of the app this thread works for (``None`` outside any app)."""
