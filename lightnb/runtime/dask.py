@@ -233,12 +233,10 @@ def _claim(app_id: str, work_name: str, call_id: str, address: str) -> bool:
 
     client = get_client()
     key = ["lightnb", app_id, work_name, call_id]
-    try:
-        client.get_metadata(key)
-    except KeyError:
-        client.set_metadata(key, address)
-        return True
-    return False
+    if client.get_metadata(key, default=None) is not None:
+        return False
+    client.set_metadata(key, address)
+    return True
 
 
 def _subscribe(app_id: str, worker: Any) -> None:
