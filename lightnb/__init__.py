@@ -25,6 +25,7 @@ def unload_ipython_extension(ipython: object) -> None:
 
     unload(ipython)
 
+
 __all__ = [
     "AppFailed",
     "CloudCompute",

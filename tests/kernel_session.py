@@ -290,7 +290,8 @@ def wait_appview(kernel: KernelSession, model_id: str, predicate: Callable[[dict
             return timeline[-1][1], timeline[-1][2]
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"waited {timeout} s for {what}; the view shows {timeline[-1][1:] if timeline else None}")
+            shown = timeline[-1][1:] if timeline else None
+            raise TimeoutError(f"waited {timeout} s for {what}; the view shows {shown}")
         index = kernel.mark()
         try:
             kernel.wait_for(lambda m: m["content"].get("comm_id") == model_id, min(remaining, 5), since=index)

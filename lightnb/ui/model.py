@@ -15,7 +15,7 @@ from numbers import Real
 from typing import Any
 
 from ..core.component import Node
-from ..core.flow import LightningFlow, find_component
+from ..core.flow import LightningFlow
 from ..core.loop import Changes
 from ..core.work import LightningWork
 from .urls import url_pieces
@@ -68,8 +68,27 @@ def log_tail(app: Any, name: str, n: int = LOG_LINES) -> list[str]:
     return [line if len(line) <= LOG_LINE_CHARS else line[:LOG_LINE_CHARS] + "…" for line in buffer.lines(n)]
 
 
-def describe(app: Any, node: Node) -> Component:
-    """The Component object of ``node`` (see docs/comm-protocol.md)."""
+class _LogCache:
+    """The last lines of each component, read again only when its log changed (reading copies the log)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._cache: dict[str, tuple[int, list[str]]] = {}
+
+    def __call__(self, app: Any, name: str) -> list[str]:
+        loop = self.app.loop
+        buffer = None if loop is None else loop.logs.get(name)
+        if buffer is None:
+            return []
+        cached = self._cache.get(name)
+        if cached is None or cached[0] != buffer.version:
+            cached = self._cache[name] = (buffer.version, log_tail(self.app, name))
+        return cached[1]
+
+
+def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
+    """The Component object of ``node`` (see docs/comm-protocol.md); ``logs(app, name)`` gives its log
+    lines."""
     is_work = isinstance(node, LightningWork)
     status = node.status if is_work else None  # type: ignore[attr-defined]
     url = url_of(node)
@@ -83,7 +102,7 @@ def describe(app: Any, node: Node) -> Component:
         "progress": progress_of(node),
         "url": url,
         "port": url_pieces(url)["port"] if url else None,
-        "logs": log_tail(app, node.name),
+        "logs": logs(app, node.name),
     }
 
 
@@ -104,9 +123,9 @@ def app_locked(app: Any) -> Iterator[bool]:
         loop.lock.release()
 
 
-def read_all(app: Any) -> dict[str, Component]:
+def read_all(app: Any, logs: Any = log_tail) -> dict[str, Component]:
     """Every component of the app (call with the app locked)."""
-    return {node.name: describe(app, node) for node in components_of(app.root)}
+    return {node.name: describe(app, node, logs) for node in components_of(app.root)}
 
 
 def diff(old: dict[str, Component], new: dict[str, Component]) -> Patch:
@@ -155,6 +174,8 @@ class AppTracker:
         self._names: set[str] = set()
         self._everything = True
         self._unsubscribe: Any = None
+        self._nodes: dict[str, Node] = {}  # by name, as of the last full read
+        self._logs = _LogCache(app)
 
     def follow(self, on_change: Any) -> None:
         """Subscribe to the app's changes (once it has started); ``on_change()`` is called after each."""
@@ -192,7 +213,7 @@ class AppTracker:
             if not locked:
                 self.mark_all()
                 return None
-            components = read_all(self.app)
+            components = self._read_all()
         self.sent = components
         self.sent_header = app_header(self.app)
         return self.sent_header, components
@@ -213,7 +234,7 @@ class AppTracker:
                     self._names |= names
                     self._everything |= everything
                 return None
-            current = read_all(self.app) if full else self._read(names)
+            current = self._read_all() if full else self._read(names)
         if full:
             patch = diff(self.sent, current)
             self.sent = current
@@ -230,11 +251,9 @@ class AppTracker:
         """Whether a flow (or a component not seen yet) changed: children may have come or gone."""
         return any(self.sent.get(name, {}).get("kind") != "work" for name in names)
 
+    def _read_all(self) -> dict[str, Component]:
+        self._nodes = {node.name: node for node in components_of(self.app.root)}
+        return {name: describe(self.app, node, self._logs) for name, node in self._nodes.items()}
+
     def _read(self, names: set[str]) -> dict[str, Component]:
-        current: dict[str, Component] = {}
-        for name in names:
-            try:
-                current[name] = describe(self.app, find_component(self.app.root, name))
-            except KeyError:
-                continue
-        return current
+        return {name: describe(self.app, self._nodes[name], self._logs) for name in names if name in self._nodes}

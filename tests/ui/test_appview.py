@@ -153,3 +153,21 @@ def test_a_reloaded_page_gets_the_whole_state(kernel):
     assert state["base_seq"] == state["patch"]["seq"]
     assert state["components"]["root.good"]["stage"] == "succeeded"
     assert state["header"]["stage"] == "stopped"
+
+
+def test_restart_runs_a_fresh_copy_and_the_view_follows_it(kernel):
+    model_id, _ = _view_of(kernel, "%load_ext lightnb\nagain = LightningApp(Holder(), cluster=cluster)\n"
+                                   "%lightnb run again")
+    first = kernel.value("again.app_id")
+    header, _ = wait_appview(kernel, model_id, lambda _, c: c.get("root.w", {}).get("stage") == "running",
+                             what="the work running")
+    assert kernel.widget_state(model_id)["can_restart"] is True and header["id"] == first
+
+    kernel.widget_custom(model_id, {"type": "restart"})
+    header, components = wait_appview(
+        kernel, model_id, lambda h, c: h["id"] != first and c.get("root.w", {}).get("stage") == "running",
+        90, "the view showing the restarted app")
+    assert kernel.value("again.app_id") == header["id"]  # the notebook's name follows the fresh copy
+    running = kernel.value("[a.app_id for a in __import__('lightnb').core.app.running_apps()]")
+    assert first not in running and header["id"] in running
+    kernel.execute("%lightnb stop again")

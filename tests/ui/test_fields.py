@@ -21,7 +21,7 @@ class Interval:  # what annotated-types' Interval looks like: bounds as attribut
 
 class Trainer(LightningFlow):
     momentum: Annotated[float, Interval(ge=0, lt=1)]
-    optimizer: ["adam", "sgd"]  # noqa: F821 - a list annotation lists the choices
+    optimizer: ["adam", "sgd"]  # noqa: F821, UP037 - a list annotation lists the choices
 
     def __init__(self):
         super().__init__()
