@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -148,38 +147,35 @@ def _run(words: list[str], shell: Any) -> None:
         _display(app.view())
 
 
+def _named_or(words: list[str], shell: Any, subcommand: str, default: Callable[[], list[Any]]) -> list[Any]:
+    """``[APP]``: the app named, or ``default()``."""
+    from .ui import apps
+
+    parser = _parser(subcommand)
+    parser.add_argument("app", nargs="?")
+    args = parser.parse_args(words)
+    return [apps.resolve(args.app, _namespace(shell))] if args.app else default()
+
+
 def _stop(words: list[str], shell: Any) -> None:
     from .core.app import running_apps
     from .ui import apps
 
-    parser = _parser("stop")
-    parser.add_argument("app", nargs="?")
-    args = parser.parse_args(words)
-    namespace = _namespace(shell)
-    targets = [apps.resolve(args.app, namespace)] if args.app else running_apps()
+    targets = _named_or(words, shell, "stop", running_apps)
     if not targets:
         print("no app is running")
         return
-    stoppers = [threading.Thread(target=app.stop, daemon=True) for app in targets]
-    for thread in stoppers:
-        thread.start()
-    for thread in stoppers:
-        thread.join()
-    print("\n".join(f"stopped {apps.describe_app(app, namespace)}" for app in targets))
+    apps.stop_apps(targets)
+    print("\n".join(f"stopped {apps.describe_app(app, _namespace(shell))}" for app in targets))
 
 
 # -- looking at apps ----------------------------------------------------------------------------------------
 def _status(words: list[str], shell: Any) -> None:
     from .core.app import all_apps
-    from .ui import apps
     from .ui.status import as_table
 
-    parser = _parser("status")
-    parser.add_argument("app", nargs="?")
-    args = parser.parse_args(words)
-    namespace = _namespace(shell)
-    chosen = [apps.resolve(args.app, namespace)] if args.app else all_apps()
-    _display(as_table([(_label(app, namespace), app) for app in chosen]))
+    chosen = _named_or(words, shell, "status", all_apps)
+    _display(as_table([(_label(app, _namespace(shell)), app) for app in chosen]))
 
 
 def _label(app: Any, namespace: dict[str, Any]) -> str:

@@ -205,12 +205,23 @@ class KernelSession:
             "comm_open", {"comm_id": comm_id, "target_name": target, "data": data or {}}))
         return comm_id
 
-    def comm_msg(self, comm_id: str, data: dict[str, Any]) -> None:
-        self.client.shell_channel.send(self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+    def comm_msg(self, comm_id: str, data: dict[str, Any], subshell: str | None = None) -> None:
+        """Send a comm message, on ``subshell`` if given (as JupyterLab ≥ 4.4 does with ipykernel 7)."""
+        message = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if subshell is not None:
+            message["header"]["subshell_id"] = subshell
+        self.client.shell_channel.send(message)
 
-    def widget_custom(self, model_id: str, content: dict[str, Any]) -> None:
+    def widget_custom(self, model_id: str, content: dict[str, Any], subshell: str | None = None) -> None:
         """What an anywidget's ``model.send(content)`` sends."""
-        self.comm_msg(model_id, {"method": "custom", "content": content})
+        self.comm_msg(model_id, {"method": "custom", "content": content}, subshell)
+
+    def subshell(self) -> str:
+        """A new subshell of the kernel (ipykernel 7): its messages run on a thread of their own."""
+        self.client.control_channel.send(self.client.session.msg("create_subshell_request", {}))
+        reply = self.client.get_control_msg(timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        return reply["content"]["subshell_id"]
 
     def comm_data(self, comm_id: str, since: int = 0) -> list[Message]:
         return [m for m in self.since(since) if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id]
@@ -221,6 +232,15 @@ class KernelSession:
         return [m["content"]["comm_id"] for m in self.since(since)
                 if m["msg_type"] == "comm_open" and m["content"].get("target_name") == "jupyter.widget"
                 and str(m["content"]["data"]["state"].get("_anywidget_id", "")).endswith("." + widget_class)]
+
+    def show(self, code: str, widget_class: str) -> str:
+        """Run a cell that displays one ``widget_class`` widget; its model id."""
+        start = self.mark()
+        run = self.execute(code)
+        assert run.ok, run.text
+        ids = self.widget_ids(widget_class, start)
+        assert len(ids) == 1, f"{len(ids)} {widget_class} widgets opened: {run.text}"
+        return ids[0]
 
     def widget_states(self, model_id: str) -> list[tuple[Message, dict[str, Any]]]:
         """The widget's state after its opening and after each update: [(message, full state)]."""

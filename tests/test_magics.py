@@ -8,30 +8,13 @@ import time
 
 import pytest
 from kernel_session import KernelSession
+from notebook_apps import PRELUDE
 
-APPS = textwrap.dedent('''
-    import time
-    from lightnb import LightningApp, LightningFlow, LightningWork
-    from lightnb.runtime.cluster import start_local_cluster
-
-    shared = start_local_cluster(n_workers=2)
-
-    class Counter(LightningWork):
-        def __init__(self, steps):
-            super().__init__(parallel=True)
-            self.steps = steps
-            self.progress = 0.0
-
-        def run(self):
-            for i in range(self.steps):
-                time.sleep(0.05)
-                print(f"count {i + 1}")
-                self.progress = (i + 1) / self.steps
-
+APPS = PRELUDE + textwrap.dedent('''
     class Root(LightningFlow):
         def __init__(self, steps=10):
             super().__init__()
-            self.counter = Counter(steps)
+            self.counter = Steps(steps, period=0.05)
             self.passes = 0
 
         def run(self):
@@ -47,9 +30,9 @@ def kernel():
         assert loaded.ok and not loaded.error, loaded.text
         setup = session.execute(APPS)
         assert setup.ok, setup.text
-        assert session.execute("%lightnb cluster shared").ok  # the apps below run on it
+        assert session.execute("%lightnb cluster cluster").ok  # the apps below run on it
         yield session
-        session.execute("%lightnb stop\nshared.close()")
+        session.execute("%lightnb stop\ncluster.close()")
 
 
 def _no_traceback(run) -> None:
@@ -118,7 +101,7 @@ def test_run_status_logs_and_rerun(kernel):
 
     logs = kernel.execute("%lightnb logs counter -n 3")
     _no_traceback(logs)
-    assert logs.stdout == "count 38\ncount 39\ncount 40\n"
+    assert logs.stdout == "step 38 of 40\nstep 39 of 40\nstep 40 of 40\n"
 
     again = kernel.execute("%lightnb run app --no-view")
     _no_traceback(again)
@@ -178,4 +161,26 @@ def test_view_and_cluster(kernel):
     kernel.execute("%lightnb cluster local")
     assert kernel.execute("%lightnb cluster").stdout.startswith(
         "apps created without a cluster use an embedded LocalCluster per app (the default)")
-    kernel.execute("%lightnb cluster shared\n%lightnb stop seen")
+    kernel.execute("%lightnb cluster cluster\n%lightnb stop seen")
+
+
+def test_export_is_the_command_line_export(kernel, tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("%load_ext lightnb"),
+        nbformat.v4.new_code_cell(APPS.replace("cluster = start_local_cluster(n_workers=2)", "")),
+        nbformat.v4.new_code_cell("app = LightningApp(Root(3))\n%lightnb run app"),
+    ])
+    source = tmp_path / "counting.ipynb"
+    nbformat.write(notebook, source)
+    script = tmp_path / "counting.py"
+    run = kernel.execute(f"%lightnb export {source} -o {script}")
+    _no_traceback(run)
+    assert f"wrote {script}" in run.stderr
+    compile(script.read_text(), str(script), "exec")
+    assert "LightningApp(Root(3))" in script.read_text()
+
+    missing = kernel.execute(f"%lightnb export {tmp_path / 'nope.ipynb'}")
+    _no_traceback(missing)
+    assert "nope.ipynb" in missing.stderr and "%lightnb: export failed (exit code 2)" in missing.stderr

@@ -9,6 +9,7 @@ once; a restart runs a fresh copy, and NAME then refers to the copy).
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -104,6 +105,23 @@ def restart(app: LightningApp, namespace: dict[str, Any] | None = None) -> Light
             if value is app:
                 namespace[key] = copy
     return copy
+
+
+def stop_apps(targets: list[LightningApp], timeout: float | None = None) -> None:
+    """Stop several apps at once (each stop waits for its works and cluster); return when all stopped, or
+    after ``timeout`` seconds."""
+    def stop(app: LightningApp) -> None:
+        try:
+            app.stop(timeout=timeout)
+        except Exception:
+            pass  # an app that fails to stop must not keep the others running
+
+    threads = [threading.Thread(target=stop, args=(app,), name="lightnb-stop", daemon=True) for app in targets]
+    for thread in threads:
+        thread.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for thread in threads:
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def resolve(token: str, namespace: dict[str, Any] | None) -> LightningApp:

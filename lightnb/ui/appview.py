@@ -30,7 +30,7 @@ from .layout import layout_tabs
 from .model import AppTracker, app_locked
 from .pump import pump
 from .urls import proxy_settings
-from .widget import STATIC, PumpedWidget
+from .widget import STATIC, PumpedWidget, esm
 
 
 class AppView(PumpedWidget):
@@ -42,7 +42,7 @@ class AppView(PumpedWidget):
     >>> AppView(app)
     """
 
-    _esm = STATIC / "appview.js"
+    _esm = esm("appview.js")
     _css = STATIC / "lightnb.css"
 
     header = traitlets.Dict().tag(sync=True)

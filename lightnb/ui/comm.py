@@ -33,6 +33,7 @@ class PanelSession:
         self._trackers: dict[str, AppTracker] = {}
         self._snapshot_due = True
         self._unwatch_start = on_app_start(lambda app: pump().mark(self))
+        answer_where_sent(comm)
         comm.on_msg(self._on_msg)
         comm.on_close(self._on_close)
         _sessions.add(self)
@@ -169,6 +170,18 @@ class PanelSession:
             tracker.unfollow()
         self._trackers = {}
         pump().forget(self)
+
+
+def answer_where_sent(comm: Any) -> None:
+    """Let the front end's messages on ``comm`` run on the subshell it sent them to.
+
+    ipykernel 7 routes a comm's incoming messages to the subshell the comm last *published* from — for
+    lightnb's comms the main shell, where a blocking cell holds them until it ends. Their handlers only
+    enqueue and are thread-safe, so a JupyterLab that sends comm messages on a subshell (4.4 and later)
+    gets its button or form handled at once, even while a cell blocks.
+    """
+    if hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = lambda data, default: default
 
 
 class CommandError(Exception):

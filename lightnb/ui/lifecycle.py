@@ -14,10 +14,10 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from typing import Any
 
 from ..core.app import LightningApp, running_apps
+from .apps import stop_apps
 
 STOP_SECONDS = 2.0  # the apps' share of the server's shutdown wait; then leftover processes are ended
 
@@ -65,19 +65,9 @@ def stop_everything(seconds: float = STOP_SECONDS) -> None:
     if not apps:
         return
     leftovers = _owned_processes(apps)
-    stoppers = [threading.Thread(target=_stop_quietly, args=(app, seconds), daemon=True) for app in apps]
-    for thread in stoppers:
-        thread.start()
-    deadline = time.monotonic() + seconds
-    for thread in stoppers:
-        thread.join(max(0.0, deadline - time.monotonic()))
+    stop_apps(apps, timeout=seconds)
     leftovers += _owned_processes(apps)  # started since the first look
     _end_processes(leftovers)
-
-
-def _stop_quietly(app: LightningApp, seconds: float) -> None:
-    with contextlib.suppress(Exception):
-        app.stop(timeout=seconds)
 
 
 def _owned_processes(apps: list[LightningApp]) -> list[Any]:

@@ -18,7 +18,7 @@ from ..core.component import Component
 from ..core.loop import Changes
 from .fields import current_values, form_fields, validate
 from .pump import pump
-from .widget import STATIC, PumpedWidget
+from .widget import STATIC, PumpedWidget, esm
 
 
 class ParamsForm(PumpedWidget):
@@ -35,7 +35,7 @@ class ParamsForm(PumpedWidget):
     >>> ParamsForm(app.root, ["lr", "optimizer"], ranges={"lr": (0, 1)})
     """
 
-    _esm = STATIC / "params.js"
+    _esm = esm("params.js")
     _css = STATIC / "lightnb.css"
 
     title = traitlets.Unicode().tag(sync=True)

@@ -12,6 +12,7 @@ its own thread, so views keep updating while a notebook cell blocks (IOPub sends
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import traceback
@@ -135,8 +136,9 @@ def _guarded(function: Callable[[], None]) -> None:
     try:
         function()
     except Exception:
-        # A broken view must not stop the others; the traceback goes to the kernel's log (stderr).
-        traceback.print_exc()
+        # A broken view must not stop the others. The traceback goes to the kernel's own stderr (the server's
+        # log): sys.stderr would put it in whichever cell ran last.
+        traceback.print_exc(file=sys.__stderr__)
 
 
 _pump: Pump | None = None

@@ -15,13 +15,23 @@ from typing import Any
 
 import anywidget
 
+from .comm import answer_where_sent
 from .pump import pump
 
 STATIC = Path(__file__).parent / "static"
 
 
+def esm(module: str) -> str:
+    """The ES module of a widget: ``static/common.js`` (shared helpers) followed by ``static/<module>``."""
+    return (STATIC / "common.js").read_text() + "\n" + (STATIC / module).read_text()
+
+
 class PumpedWidget(anywidget.AnyWidget):  # type: ignore[misc]
     """An anywidget whose traits only the UI pump writes after construction."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        answer_where_sent(self.comm)
 
     def _handle_msg(self, msg: dict[str, Any]) -> None:
         data = msg.get("content", {}).get("data", {})

@@ -6,34 +6,14 @@ import textwrap
 
 import pytest
 from kernel_session import KernelSession, appview_timeline, wait_appview
+from notebook_apps import PRELUDE
 
-APPS = textwrap.dedent('''
-    import time
-    from lightnb import LightningApp, LightningFlow, LightningWork
-    from lightnb.runtime.cluster import start_local_cluster
-
-    cluster = start_local_cluster(n_workers=2)
-
-    class Steps(LightningWork):
-        def __init__(self, n, fail=False):
-            super().__init__(parallel=True, raise_exception=False)
-            self.n = n
-            self.fail = fail
-            self.progress = 0.0
-
-        def run(self):
-            for i in range(self.n):
-                time.sleep(0.25)
-                self.progress = (i + 1) / self.n
-                print(f"step {i + 1} of {self.n}")
-            if self.fail:
-                raise ValueError("boom at the end")
-
+APPS = PRELUDE + textwrap.dedent('''
     class Root(LightningFlow):
         def __init__(self):
             super().__init__()
-            self.good = Steps(12)
-            self.bad = Steps(4, fail=True)
+            self.good = Steps(12, period=0.25)
+            self.bad = Steps(4, period=0.25, fail=True)
 
         def run(self):
             self.good.run()
@@ -70,23 +50,16 @@ def kernel():
         session.execute("cluster.close()")
 
 
-def _view_of(kernel: KernelSession, code: str) -> tuple[str, object]:
-    start = kernel.mark()
-    run = kernel.execute(code)
-    assert run.ok, run.text
-    ids = kernel.widget_ids("AppView", start)
-    assert len(ids) == 1, run.text
-    return ids[0], run
-
-
 def _final(kernel: KernelSession, model_id: str, stage: str, timeout: float = 90):
     return wait_appview(kernel, model_id, lambda header, _: header.get("stage") == stage, timeout,
                         f"the view showing the app {stage}")
 
 
 def test_the_view_updates_while_a_cell_blocks(kernel):
-    model_id, run = _view_of(kernel, "app = LightningApp(Root(), cluster=cluster)\napp.start()\napp")
-    assert any("application/vnd.jupyter.widget-view+json" in data for data in run.displays)
+    start = kernel.mark()
+    model_id = kernel.show("app = LightningApp(Root(), cluster=cluster)\napp.start()\napp", "AppView")
+    assert any(m["msg_type"] == "execute_result" and "application/vnd.jupyter.widget-view+json" in m["content"]["data"]
+               for m in kernel.since(start)), "the app's rich display is its view"
 
     blocking = kernel.execute("time.sleep(6)")
     busy = next(m for m in blocking.messages if m["msg_type"] == "status"
@@ -114,7 +87,7 @@ def test_the_view_updates_while_a_cell_blocks(kernel):
 
 
 def test_updates_carry_only_what_changed(kernel):
-    model_id, _ = _view_of(kernel, "app = LightningApp(Root(), cluster=cluster)\napp.start()\napp")
+    model_id = kernel.show("app = LightningApp(Root(), cluster=cluster)\napp.start()\napp", "AppView")
     _final(kernel, model_id, "stopped")
     patches = [state["patch"]["changes"] for message, state in kernel.widget_states(model_id)
                if "patch" in message["content"].get("data", {}).get("state", {})]
@@ -127,7 +100,7 @@ def test_updates_carry_only_what_changed(kernel):
 
 
 def test_stop_buttons_stop_a_work_and_the_app(kernel):
-    model_id, _ = _view_of(kernel, "held = LightningApp(Holder(), cluster=cluster)\nheld.start()\nheld")
+    model_id = kernel.show("held = LightningApp(Holder(), cluster=cluster)\nheld.start()\nheld", "AppView")
     wait_appview(kernel, model_id, lambda _, c: c.get("root.w", {}).get("stage") == "running",
                  what="the work running")
     kernel.widget_custom(model_id, {"type": "stop_work", "work": "root.w"})
@@ -142,7 +115,7 @@ def test_stop_buttons_stop_a_work_and_the_app(kernel):
 
 
 def test_a_reloaded_page_gets_the_whole_state(kernel):
-    model_id, _ = _view_of(kernel, "quick = LightningApp(Root(), cluster=cluster)\nquick.start()\nquick")
+    model_id = kernel.show("quick = LightningApp(Root(), cluster=cluster)\nquick.start()\nquick", "AppView")
     _final(kernel, model_id, "stopped")
     start = kernel.mark()
     kernel.comm_msg(model_id, {"method": "request_state"})
@@ -156,8 +129,8 @@ def test_a_reloaded_page_gets_the_whole_state(kernel):
 
 
 def test_restart_runs_a_fresh_copy_and_the_view_follows_it(kernel):
-    model_id, _ = _view_of(kernel, "%load_ext lightnb\nagain = LightningApp(Holder(), cluster=cluster)\n"
-                                   "%lightnb run again")
+    model_id = kernel.show("%load_ext lightnb\nagain = LightningApp(Holder(), cluster=cluster)\n%lightnb run again",
+                           "AppView")
     first = kernel.value("again.app_id")
     header, _ = wait_appview(kernel, model_id, lambda _, c: c.get("root.w", {}).get("stage") == "running",
                              what="the work running")
@@ -171,3 +144,50 @@ def test_restart_runs_a_fresh_copy_and_the_view_follows_it(kernel):
     running = kernel.value("[a.app_id for a in __import__('lightnb').core.app.running_apps()]")
     assert first not in running and header["id"] in running
     kernel.execute("%lightnb stop again")
+
+
+ROWS_PROBE = """
+const text = (node, selector) => node.querySelector(selector).textContent;
+const rows = [...el.querySelectorAll(".lnb-row")].map((row) => {
+  const shown = (selector) => row.querySelector(selector).style.display !== "none" ? text(row, selector) : null;
+  return { name: row.dataset.name, stage: text(row, ".lnb-stage-slot"), percent: shown(".lnb-percent"),
+           error: shown(".lnb-error"), logs: shown(".lnb-logs-box") && text(row, ".lnb-logs") };
+});
+const header = { stage: text(el, ".lnb-app-stage"), title: text(el, ".lnb-title"), end: text(el, ".lnb-end") };
+for (const button of el.querySelectorAll(".lnb-row button")) button.click();
+for (const button of el.querySelectorAll(".lnb-header button")) button.click();
+return { rows, header };
+"""
+
+
+def test_the_view_renders_in_a_browser(kernel):
+    from browser import render, widget_states
+
+    model_id = kernel.show("shown = LightningApp(Root(), cluster=cluster)\nshown.start()\nshown", "AppView")
+    _final(kernel, model_id, "stopped")
+    states = widget_states(kernel, model_id)
+    assert len(states) > 5  # the opening state and the updates, applied one by one as a browser does
+    report = render("appview.js", states, ROWS_PROBE)
+    rows = {row["name"]: row for row in report["result"]["rows"]}
+    assert list(rows) == ["root", "root.good", "root.bad"]
+    assert rows["root"]["stage"] == "▾ flow"
+    assert rows["root.good"]["stage"] == "✔ succeeded" and rows["root.good"]["percent"] == "100%"
+    assert rows["root.good"]["logs"].splitlines()[-1] == "step 12 of 12"
+    assert rows["root.bad"]["stage"] == "✖ failed" and "ValueError: boom at the end" in rows["root.bad"]["error"]
+    assert report["result"]["header"] == {"stage": "■ stopped", "title": "Root", "end": "both done"}
+    # The buttons send what the kernel's handlers read.
+    assert {"type": "stop_work", "work": "root.good"} in report["sent"]
+    assert {"type": "stop_app"} in report["sent"] and {"type": "restart"} in report["sent"]
+
+
+def test_a_view_made_before_the_app_starts_follows_it(kernel):
+    model_id = kernel.show("early = LightningApp(Holder(), cluster=cluster)\nfrom lightnb.ui import AppView\n"
+                           "AppView(early)", "AppView")
+    state = kernel.widget_state(model_id)
+    assert state["header"]["stage"] == "not_started"
+    assert state["components"]["root.w"]["stage"] == "not_started"
+    kernel.execute("early.start()")
+    wait_appview(kernel, model_id, lambda h, c: h["stage"] == "running" and c["root.w"]["stage"] == "running",
+                 what="the view following the started app")
+    kernel.execute("early.stop()")
+    _final(kernel, model_id, "stopped")

@@ -6,32 +6,16 @@ import textwrap
 
 import pytest
 from kernel_session import KernelSession
+from notebook_apps import PRELUDE
 
 from lightnb.ui.model import apply_patch
 
-APPS = textwrap.dedent('''
-    import time
-    from lightnb import LightningApp, LightningFlow, LightningWork
-    from lightnb.runtime.cluster import start_local_cluster
-
-    cluster = start_local_cluster(n_workers=2)
-
-    class Ticker(LightningWork):
-        def __init__(self, steps):
-            super().__init__(parallel=True)
-            self.steps = steps
-            self.progress = 0.0
-
-        def run(self):
-            for i in range(self.steps):
-                time.sleep(0.1)
-                self.progress = (i + 1) / self.steps
-
+APPS = PRELUDE + textwrap.dedent('''
     class Pair(LightningFlow):
         def __init__(self):
             super().__init__()
-            self.short = Ticker(10)
-            self.endless = Ticker(10**6)
+            self.short = Steps(10)
+            self.endless = Steps(10**6)
 
         def run(self):
             self.short.run()
@@ -106,8 +90,8 @@ class Panel:
             except TimeoutError:
                 pass
 
-    def command(self, command_id: str, **fields) -> dict:
-        self.kernel.comm_msg(self.comm_id, {"v": 1, "type": "cmd", "id": command_id, **fields})
+    def command(self, command_id: str, subshell: str | None = None, **fields) -> dict:
+        self.kernel.comm_msg(self.comm_id, {"v": 1, "type": "cmd", "id": command_id, **fields}, subshell)
         self.until(lambda panel: command_id in panel.acks, what=f"the ack of {command_id}")
         return self.acks[command_id]
 
@@ -135,8 +119,9 @@ def test_snapshot_then_patches_as_the_app_runs(kernel):
     assert app["components"]["root.short"]["progress"] == 1.0
     assert app["components"]["root.endless"]["stage"] == "running"
     assert app["components"]["root.short"] == {
-        "name": "root.short", "parent": "root", "kind": "work", "class": "Ticker", "stage": "succeeded",
-        "message": None, "progress": 1.0, "url": None, "port": None, "logs": []}
+        "name": "root.short", "parent": "root", "kind": "work", "class": "Steps", "stage": "succeeded",
+        "message": None, "progress": 1.0, "url": None, "port": None,
+        "logs": [f"step {i} of 10" for i in range(1, 11)]}
 
 
 def test_commands_are_acknowledged_and_carried_out(kernel):
@@ -196,3 +181,19 @@ def test_lightnb_view_panel_asks_open_panels_to_reveal(kernel):
     assert "side panel(s) to show" in run.stdout, run.text
     panel.until(lambda p: any(e["type"] == "reveal" for e in p.events), what="the reveal message")
     assert panel.events[-1] == {"v": 1, "type": "reveal", "app": _app_id(kernel, "shown")}
+
+
+def test_a_command_on_a_subshell_is_carried_out_while_a_cell_blocks(kernel):
+    kernel.execute("busy = LightningApp(Pair(), cluster=cluster)\nbusy.start()")
+    panel = Panel(kernel)
+    app_id = _app_id(kernel, "busy")
+    panel.until(lambda p: p.apps.get(app_id, {}).get("stage") == "running", what="the app running")
+    subshell = kernel.subshell()
+    blocking = kernel.submit("time.sleep(8)")
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == blocking and m["msg_type"] == "execute_input",
+                    30, what="the blocking cell to start")
+    assert panel.command("c-9", subshell, cmd="stop_app", app=app_id)["ok"] is True
+    panel.until(lambda p: p.apps[app_id]["stage"] == "stopped", what="the app stopped")
+    stopped_at = kernel.since(0)[-1]["received"]
+    idle = kernel.finish(blocking).messages[-1]
+    assert stopped_at < idle["received"] - 2, "the command waited for the blocking cell"

@@ -15,24 +15,19 @@ import sys
 import textwrap
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from kernel_session import KernelSession, wait_appview
+from notebook_apps import PRELUDE
 
 from lightnb.core.flow import LightningFlow
 from lightnb.core.work import LightningWork
 from lightnb.ui.layout import layout_tabs
 from lightnb.ui.urls import frame_url
+from lightnb.ui.widget import esm
 
-APPVIEW_JS = Path(__file__).resolve().parents[2] / "lightnb" / "ui" / "static" / "appview.js"
-
-PAGE_APP = textwrap.dedent('''
-    import http.server, threading, time
-    from lightnb import LightningApp, LightningFlow, LightningWork
-    from lightnb.runtime.cluster import start_local_cluster
-
-    cluster = start_local_cluster(n_workers=1)
+PAGE_APP = PRELUDE + textwrap.dedent('''
+    import http.server, threading
 
     class Page(LightningWork):
         """Serves a small page on a free loopback port; `url` is set once it answers."""
@@ -125,11 +120,16 @@ def jupyter_server(tmp_path_factory):
     process.wait(20)
 
 
+_SITE: dict[str, str] = {}
+
+
 def _page_tab(kernel):
-    start = kernel.mark()
-    run = kernel.execute("site = LightningApp(Site(), cluster=cluster)\nsite.start()\nsite")
-    assert run.ok, run.text
-    (model_id,) = kernel.widget_ids("AppView", start)
+    if "model_id" not in _SITE:
+        start = kernel.mark()
+        run = kernel.execute("site = LightningApp(Site(), cluster=cluster)\nsite.start()\nsite")
+        assert run.ok, run.text
+        (_SITE["model_id"],) = kernel.widget_ids("AppView", start)
+    model_id = _SITE["model_id"]
 
     def has_page(header, components):
         return bool(components.get("root.page", {}).get("url"))
@@ -142,6 +142,34 @@ def _page_tab(kernel):
             return state, tabs
         time.sleep(0.1)
     raise AssertionError(f"the page tab never got its url: {state['tabs']}")
+
+
+TABS_PROBE = """
+const frames = {};
+for (const tab of [...el.querySelectorAll(".lnb-tab")]) {
+  tab.click();
+  const active = [...el.querySelectorAll(".lnb-tab")].find((t) => t.classList.contains("lnb-active"));
+  const frame = el.querySelector(".lnb-body iframe");
+  const rows = [...el.querySelectorAll(".lnb-body .lnb-row")].map((row) => row.dataset.name);
+  frames[active.textContent] = frame ? frame.getAttribute("src") : rows;
+}
+return frames;
+"""
+
+
+def test_the_browser_shows_the_page_tab_as_a_proxied_iframe(kernel):
+    from browser import render, widget_states
+
+    state, tabs = _page_tab(kernel)
+    states = widget_states(kernel, _SITE["model_id"])
+    port = tabs["page"]["port"]
+    under_lab = render("appview.js", states, TABS_PROBE, page_config={"baseUrl": "/lab-base/"})["result"]
+    assert under_lab["page"] == f"/lab-base/proxy/{port}/"
+    assert under_lab["docs"] == "https://example.org/docs"  # another machine's page: its own address
+    assert under_lab["more"] == ["root.details"]  # a flow's tab is its own view: its part of the tree
+    assert under_lab["Components"] == ["root", "root.page", "root.details"]
+    no_server = render("appview.js", states, TABS_PROBE)["result"]  # VS Code: no Jupyter page config
+    assert no_server["page"] == f"http://127.0.0.1:{port}/"
 
 
 def test_a_served_page_is_an_iframe_tab_through_the_proxy(kernel, jupyter_server):
@@ -166,7 +194,7 @@ def test_a_served_page_is_an_iframe_tab_through_the_proxy(kernel, jupyter_server
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js runs the view's browser code")
-def test_the_browser_code_builds_the_same_address():
+def test_the_browser_code_builds_the_same_address(tmp_path):
     tab = {"url": "http://127.0.0.1:8123/app?x=1", "port": 8123, "path": "app?x=1", "proxiable": True}
     remote = {**tab, "url": "http://10.1.2.3:8123/", "proxiable": False, "path": ""}
     cases = [
@@ -176,12 +204,14 @@ def test_the_browser_code_builds_the_same_address():
         ({"baseUrl": "/"}, {"enabled": False, "prefix": None}, tab),  # no jupyter-server-proxy
         ({"baseUrl": "/"}, {"enabled": True, "prefix": None}, remote),  # a page on another machine
     ]
+    module = tmp_path / "appview.mjs"
+    module.write_text(esm("appview.js"))  # what the browser loads
     script = textwrap.dedent(f"""
         const cases = {json.dumps(cases)};
         const results = [];
         for (const [config, proxy, tab] of cases) {{
           globalThis.document = {{ getElementById: () => config ? {{ textContent: JSON.stringify(config) }} : null }};
-          const {{ frameUrl }} = await import({json.dumps(APPVIEW_JS.as_uri())});
+          const {{ frameUrl }} = await import({json.dumps(module.as_uri())});
           results.push(frameUrl(tab, proxy));
         }}
         console.log(JSON.stringify(results));

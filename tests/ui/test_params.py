@@ -8,14 +8,10 @@ import time
 
 import pytest
 from kernel_session import KernelSession
+from notebook_apps import PRELUDE
 
-APP = textwrap.dedent('''
-    import time
-    from lightnb import LightningApp, LightningFlow, LightningWork
+APP = PRELUDE + textwrap.dedent('''
     from lightnb.ui import ParamsForm
-    from lightnb.runtime.cluster import start_local_cluster
-
-    cluster = start_local_cluster(n_workers=2)
 
     class Learner(LightningWork):
         def __init__(self):
@@ -64,11 +60,7 @@ def kernel():
 
 
 def _form(kernel: KernelSession, code: str) -> str:
-    start = kernel.mark()
-    run = kernel.execute(code)
-    assert run.ok, run.text
-    (model_id,) = kernel.widget_ids("ParamsForm", start)
-    return model_id
+    return kernel.show(code, "ParamsForm")
 
 
 def _status_after(kernel: KernelSession, model_id: str, since: int, states: tuple[str, ...]) -> dict:
@@ -142,3 +134,58 @@ def test_a_form_on_a_running_work_reaches_the_work(kernel):
     _status_after(kernel, model_id, start, ("applied",))
     # The work (on a worker process) read the new value and reported it back.
     assert _eventually(kernel, "app.root.pacer.seen_speed", 3.0) == 3.0
+
+
+TYPE_AND_APPLY = """
+const field = (name) => [...el.querySelectorAll(".lnb-field")].find((f) => f.textContent.startsWith(name));
+const input = (name) => field(name).querySelector("input, select");
+const lr = input("lr");
+lr.value = "abc";
+lr.dispatchEvent(new Event("input"));
+el.querySelector("button[type=submit]").click();
+return null;
+"""
+
+SHOWN = """
+return [...el.querySelectorAll(".lnb-field")].map((field) => ({
+  label: field.firstChild.textContent, value: field.querySelector("input, select").value,
+  current: field.querySelector(".lnb-current").textContent, error: field.querySelector(".lnb-field-error").textContent,
+})).concat([{ status: el.querySelector(".lnb-status").textContent }]);
+"""
+
+
+def test_the_form_in_a_browser_sends_what_was_typed_and_shows_the_errors(kernel):
+    from browser import render, widget_states
+
+    model_id = _form(kernel, 'ParamsForm(app.root, ["lr", "epochs"], ranges={"lr": (0, 1)})')
+    report = render("params.js", widget_states(kernel, model_id), TYPE_AND_APPLY)
+    (message,) = report["sent"]
+    assert message["type"] == "submit" and message["values"]["lr"] == "abc"
+
+    start = kernel.mark()
+    kernel.widget_custom(model_id, message)  # what the browser sent, as it sent it
+    _status_after(kernel, model_id, start, ("invalid",))
+    fields = render("params.js", widget_states(kernel, model_id), SHOWN)["result"]
+    lr, epochs, status = fields
+    assert lr["label"] == "lr (≥ 0, ≤ 1)" and lr["error"] == "'abc' is not a number"
+    assert lr["current"] == f"now: {kernel.value('app.root.lr')}"
+    assert epochs["error"] == "" and epochs["value"] == str(kernel.value("app.root.epochs"))
+    assert status["status"].startswith("nothing was changed: lr: 'abc' is not a number")
+
+
+def test_a_submission_on_a_subshell_applies_while_a_cell_blocks(kernel):
+    """JupyterLab ≥ 4.4 sends widget messages on a subshell: the form is handled at once, not after the cell."""
+    model_id = _form(kernel, 'ParamsForm(app.root, ["epochs"])')
+    subshell = kernel.subshell()
+    blocking = kernel.submit("time.sleep(8)")
+    kernel.wait_for(lambda m: m["parent_header"].get("msg_id") == blocking and m["msg_type"] == "execute_input",
+                    30, what="the blocking cell to start")
+    start = kernel.mark()
+    kernel.widget_custom(model_id, {"type": "submit", "values": {"epochs": "9"}}, subshell)
+    applied = kernel.wait_for(lambda m: m["content"].get("comm_id") == model_id and
+                              m["content"].get("data", {}).get("state", {}).get("status", {}).get("state") == "applied",
+                              30, since=start, what="the form applied")
+    done = kernel.finish(blocking)
+    idle = done.messages[-1]
+    assert applied["received"] < idle["received"] - 2, "the submission waited for the blocking cell"
+    assert kernel.value("app.root.epochs") == 9

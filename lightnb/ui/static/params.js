@@ -1,17 +1,6 @@
 // lightnb ParamsForm: inputs for a component's attributes; "Apply" sends what was typed to the kernel,
 // which validates it and sets the values on the running app. The kernel writes every trait.
 
-function h(tag, attrs = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") element.className = value;
-    else if (key.startsWith("on")) element.addEventListener(key.slice(2), value);
-    else element.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) element.append(child);
-  return element;
-}
-
 function show(value) {
   return value === null || value === undefined ? "" : String(value);
 }
