@@ -3,6 +3,8 @@ worker process of the cluster an app created, no process a work started (even in
 
 from __future__ import annotations
 
+import os
+import signal
 import textwrap
 import time
 
@@ -61,7 +63,7 @@ def _gone(processes: list[psutil.Process], timeout: float = 20) -> list[psutil.P
     return alive
 
 
-@pytest.mark.parametrize("how", ["shutdown", "restart"])
+@pytest.mark.parametrize("how", ["shutdown", "restart", "SIGTERM"])
 def test_no_process_is_left(how):
     kernel = KernelSession()
     try:
@@ -69,10 +71,13 @@ def test_no_process_is_left(how):
         if how == "shutdown":
             kernel.manager.shutdown_kernel()  # the server's way: a shutdown request, then a few seconds' grace
             left = _gone(processes)
-        else:
+        elif how == "restart":
             kernel.manager.restart_kernel()
             left = _gone(processes)
             assert kernel.manager.is_alive(), "the restarted kernel runs"
+        else:  # what a server does to a kernel that did not exit in time, or a `kill`
+            os.kill(kernel.pid, signal.SIGTERM)
+            left = _gone(processes)
         assert left == [], f"left running after the kernel {how}: {[p.cmdline() for p in left]}"
     finally:
         if kernel.manager.is_alive():
