@@ -61,6 +61,11 @@ APP = textwrap.dedent('''
 ''')
 
 
+# (CPU seconds of lightnb's UI thread, of the whole kernel process) so far
+CPU = ("(lambda p, t: (sum(x.user_time + x.system_time for x in p.threads() if t and x.id == t.native_id), "
+       "sum(p.cpu_times()[:2])))(__import__('psutil').Process(), __import__('lightnb.ui.pump').ui.pump.pump()._thread)")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
@@ -100,15 +105,19 @@ def trial(works: int, hz: float, seconds: float, views: bool = True) -> dict[str
                 raise TimeoutError("the works did not all start within 120 s")
             time.sleep(0.5)
         ticks_before = kernel.value("sum(w.ticks for w in app.root.streamers)")
+        cpu_before = kernel.value(CPU)
         mark, began = kernel.mark(), time.monotonic()
         busy = round_trips(kernel, seconds)
         elapsed = time.monotonic() - began
         ticks_after = kernel.value("sum(w.ticks for w in app.root.streamers)")
+        cpu_after = kernel.value(CPU)
         during = [m for m in kernel.since(mark) if began <= m["received"] <= began + elapsed]
         view_messages = sum(1 for m in during if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == view)
         panel_messages = sum(1 for m in during if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == panel)
         kernel.execute("app.stop()")
     return {"idle": idle, "busy": busy, "view_rate": view_messages / elapsed,
+            "pump_cpu": (cpu_after[0] - cpu_before[0]) / elapsed,
+            "kernel_cpu": (cpu_after[1] - cpu_before[1]) / elapsed,
             "panel_rate": panel_messages / elapsed, "updates_rate": (ticks_after - ticks_before) / elapsed}
 
 
@@ -128,7 +137,8 @@ def main() -> None:
     results = [trial(args.works, args.hz, args.seconds, not args.no_view) for _ in range(args.trials)]
     for index, result in enumerate(results, 1):
         print(f"trial {index}: busy round trip {summary(result['busy'])}; view {result['view_rate']:.1f} msg/s, "
-              f"panel {result['panel_rate']:.1f} msg/s, work updates received {result['updates_rate']:.0f}/s")
+              f"panel {result['panel_rate']:.1f} msg/s, work updates received {result['updates_rate']:.0f}/s; "
+              f"CPU: UI thread {result['pump_cpu'] * 100:.1f} %, kernel {result['kernel_cpu'] * 100:.0f} % of a core")
     idle = [t for r in results for t in r["idle"]]
     busy = [t for r in results for t in r["busy"]]
     print(f"cell round trip, no app     (ms): {summary(idle)}")
@@ -137,6 +147,8 @@ def main() -> None:
           f"  max {max(r['view_rate'] for r in results):.1f}   target <= 20")
     print(f"panel comm messages/s:            median {statistics.median(r['panel_rate'] for r in results):.1f}"
           f"  max {max(r['panel_rate'] for r in results):.1f}")
+    print(f"lightnb's UI thread CPU:          median {statistics.median(r['pump_cpu'] for r in results) * 100:.1f} "
+          f"% of a core (whole kernel process: {statistics.median(r['kernel_cpu'] for r in results) * 100:.0f} %)")
     print(f"work updates received by the app: median {statistics.median(r['updates_rate'] for r in results):.0f}/s"
           f"  (offered {args.works * args.hz:.0f}/s)")
 

@@ -89,6 +89,8 @@ class AppView(PumpedWidget):
                 pump().call(lambda: self._follow(app))
 
         self._unwatch_start = on_app_start(started)
+        if app.loop is not None:  # it started meanwhile, before the listener was in place
+            started(app)
 
     def _follow(self, app: LightningApp) -> None:
         """(pump) Show ``app`` from now on (it started, or a restart replaced the one shown)."""

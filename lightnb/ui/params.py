@@ -9,6 +9,7 @@ as the app changes them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import traitlets
@@ -54,6 +55,8 @@ class ParamsForm(PumpedWidget):
         self._fields = form_fields(component, names, ranges=ranges, choices=choices)
         self._submissions = 0
         self._unsubscribe: Any = None
+        self._subscribed_to: LightningApp | None = None
+        self._subscribe_lock = threading.Lock()
         self._unwatch_start: Any = None
         super().__init__(title=title or f"Parameters of {component.name} ({type(component).__name__})",
                          fields=[f.to_json() for f in self._fields],
@@ -81,23 +84,31 @@ class ParamsForm(PumpedWidget):
 
     # -- following the app's changes ----------------------------------------------------------------------
     def _follow_app(self) -> None:
-        app = _app_of(self._component)
-        if app is not None and app.loop is not None and not app.loop.done.is_set():
-            name = self._component.name
-
-            def listener(changes: Changes) -> None:
-                if name in changes.state:
-                    pump().mark(self)
-
-            self._unsubscribe = app.subscribe(listener)
-            return
-
-        def started(app: LightningApp) -> None:
-            if app.root is self._component.root and self._unsubscribe is None:
-                self._follow_app()
-
+        """Flush when the component's state changes — once its app runs (now, or when it starts)."""
         if self._unwatch_start is None:
+            def started(app: LightningApp) -> None:
+                if app.root is self._component.root:
+                    self._subscribe(app)
+
             self._unwatch_start = on_app_start(started)
+        app = _app_of(self._component)
+        if app is not None and app.loop is not None:
+            self._subscribe(app)
+
+    def _subscribe(self, app: LightningApp) -> None:
+        name = self._component.name
+
+        def listener(changes: Changes) -> None:
+            if name in changes.state:
+                pump().mark(self)
+
+        with self._subscribe_lock:
+            if self._unsubscribe is not None and self._subscribed_to is app:
+                return
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+            self._unsubscribe, self._subscribed_to = app.subscribe(listener), app
+        pump().mark(self)  # what changed before the subscription
 
     # -- messages from the browser (enqueue only) ---------------------------------------------------------
     def on_message(self, content: dict[str, Any]) -> None:
