@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from core_engine import summary  # noqa: E402  (this folder is on the path when the script runs)
 from kernel_session import KernelSession  # noqa: E402
 
 APP = textwrap.dedent('''
@@ -64,16 +65,6 @@ APP = textwrap.dedent('''
 # (CPU seconds of lightnb's UI thread, of the whole kernel process) so far
 CPU = ("(lambda p, t: (sum(x.user_time + x.system_time for x in p.threads() if t and x.id == t.native_id), "
        "sum(p.cpu_times()[:2])))(__import__('psutil').Process(), __import__('lightnb.ui.pump').ui.pump.pump()._thread)")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-def summary(values_ms: list[float]) -> str:
-    return (f"p50 {pct(values_ms, 50):6.2f}  p90 {pct(values_ms, 90):6.2f}  p99 {pct(values_ms, 99):6.2f}  "
-            f"max {max(values_ms):6.2f}  (n={len(values_ms)})")
 
 
 def round_trips(kernel: KernelSession, seconds: float) -> list[float]:
