@@ -12,6 +12,20 @@ from .storage import Drive, Path, Payload
 
 __version__ = "0.1.0"
 
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext lightnb``: the ``%lightnb`` magic, the side panel's comm target, shutdown hooks."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    from .magics import unload
+
+    unload(ipython)
+
+
 __all__ = [
     "AppFailed",
     "CloudCompute",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import itertools
 import threading
+import traceback
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from ..runtime.context import AppContext, resolve_storage
@@ -16,6 +19,9 @@ from .values import describe_type
 from .work import LightningWork
 
 _apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
+_creation_order = itertools.count()
+# Called with each app right after it started (the notebook front follows apps however they were started).
+_start_listeners: list[Callable[[LightningApp], None]] = []
 
 
 class AppFailed(RuntimeError):
@@ -88,6 +94,7 @@ class LightningApp:
         self.app_id = f"{self.name.lower()}-{uuid.uuid4().hex[:8]}"
         self._loop: AppLoop | None = None
         self._start_lock = threading.Lock()
+        self._created = next(_creation_order)
         _apps.add(self)
 
     # -- running ------------------------------------------------------------------------------------------
@@ -110,6 +117,11 @@ class LightningApp:
                 executor.start(loop.post)
             self._loop = loop
             loop.start(executor_started=eager)
+        for listener in list(_start_listeners):
+            try:
+                listener(self)
+            except Exception:
+                traceback.print_exc()
         return self
 
     def _make_executor(self) -> Any:
@@ -249,6 +261,18 @@ class LightningApp:
 def running_apps() -> list[LightningApp]:
     """Every app of this process that is running."""
     return [app for app in list(_apps) if app.stage == AppStage.RUNNING]
+
+
+def all_apps() -> list[LightningApp]:
+    """Every app of this process still referenced (created, running or ended), oldest first."""
+    return sorted(list(_apps), key=lambda app: app._created)
+
+
+def on_app_start(listener: Callable[[LightningApp], None]) -> Callable[[], None]:
+    """Call ``listener(app)`` right after any app of this process started (on the starting thread);
+    returns a function that unregisters it."""
+    _start_listeners.append(listener)
+    return lambda: _start_listeners.remove(listener) if listener in _start_listeners else None
 
 
 def _stop_all_at_exit() -> None:

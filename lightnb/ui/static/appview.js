@@ -1,0 +1,238 @@
+// lightnb AppView: the live component tree of an app, its tabs (flows, pages in iframes) and buttons.
+// The kernel writes every trait; this code only reads them and sends messages (model.send).
+
+const STAGES = {
+  not_started: ["○", "not started"],
+  pending: ["◔", "pending"],
+  running: ["●", "running"],
+  succeeded: ["✔", "succeeded"],
+  failed: ["✖", "failed"],
+  stopped: ["■", "stopped"],
+};
+
+function stageBadge(stage) {
+  const [icon, label] = STAGES[stage] || ["?", String(stage)];
+  return h("span", { class: `lnb-stage lnb-stage-${stage}`, title: label }, `${icon} ${label}`);
+}
+
+// One component tree (the whole app, or the part under one flow), updated in place.
+class Tree {
+  constructor(scope, send) {
+    this.scope = scope; // a flow's name, or null for the whole app
+    this.send = send;
+    this.element = h("div", { class: "lnb-tree" });
+    this.rows = new Map();
+  }
+
+  inScope(name) {
+    return this.scope == null || name === this.scope || name.startsWith(this.scope + ".");
+  }
+
+  update(components, changed) {
+    const names = Object.keys(components).filter((name) => this.inScope(name));
+    const structural = names.length !== this.rows.size || names.some((name) => !this.rows.has(name));
+    if (structural) {
+      this.rebuild(components, names);
+      return;
+    }
+    for (const name of changed || names) {
+      if (this.rows.has(name) && components[name]) this.fill(this.rows.get(name), components[name]);
+    }
+  }
+
+  rebuild(components, names) {
+    const children = new Map();
+    for (const name of names) {
+      const parent = components[name].parent;
+      const key = names.includes(parent) ? parent : null;
+      if (!children.has(key)) children.set(key, []);
+      children.get(key).push(name);
+    }
+    this.element.replaceChildren();
+    this.rows.clear();
+    const visit = (name, depth) => {
+      const row = this.makeRow(name, depth);
+      this.fill(row, components[name]);
+      this.rows.set(name, row);
+      this.element.append(row.element);
+      for (const child of children.get(name) || []) visit(child, depth + 1);
+    };
+    for (const top of children.get(null) || []) visit(top, 0);
+  }
+
+  makeRow(name, depth) {
+    const row = {
+      icon: h("span", { class: "lnb-icon" }),
+      name: h("span", { class: "lnb-name" }, name),
+      cls: h("span", { class: "lnb-class" }),
+      stage: h("span", { class: "lnb-stage-slot" }),
+      bar: h("progress", { class: "lnb-progress", max: "1" }),
+      percent: h("span", { class: "lnb-percent" }),
+      link: h("a", { class: "lnb-link", target: "_blank", rel: "noopener" }, "open ↗"),
+      stop: h("button", { class: "lnb-btn lnb-btn-small", title: `stop ${name}` }, "stop"),
+      logs: h("pre", { class: "lnb-logs" }),
+      logsBox: h("details", { class: "lnb-logs-box" }),
+      error: h("pre", { class: "lnb-error" }),
+    };
+    row.stop.addEventListener("click", () => this.send({ type: "stop_work", work: name }));
+    row.logsBox.append(h("summary", {}, "output"), row.logs);
+    const line = h("div", { class: "lnb-line" }, row.stage, row.name, row.cls, row.bar, row.percent,
+      row.link, row.stop);
+    row.element = h("div", { class: "lnb-row", style: `margin-left: ${depth * 1.2}em`, "data-name": name },
+      line, row.error, row.logsBox);
+    return row;
+  }
+
+  fill(row, component) {
+    const isWork = component.kind === "work";
+    row.stage.replaceChildren(isWork ? stageBadge(component.stage) : h("span", { class: "lnb-flow" }, "▾ flow"));
+    row.cls.textContent = component.class;
+    const hasProgress = component.progress != null;
+    row.bar.style.display = hasProgress ? "" : "none";
+    row.percent.style.display = hasProgress ? "" : "none";
+    if (hasProgress) {
+      row.bar.value = component.progress;
+      row.percent.textContent = `${Math.round(component.progress * 100)}%`;
+    }
+    row.link.style.display = component.url ? "" : "none";
+    if (component.url) {
+      row.link.href = frameUrl({ url: component.url, port: component.port, proxiable: true,
+        path: component.url.split("/").slice(3).join("/") }, this.proxy) || component.url;
+    }
+    row.stop.style.display = isWork && (component.stage === "running" || component.stage === "pending") ? "" : "none";
+    row.error.style.display = component.stage === "failed" && component.message ? "" : "none";
+    row.error.textContent = component.stage === "failed" ? component.message || "" : "";
+    const logs = component.logs || [];
+    row.logsBox.style.display = logs.length ? "" : "none";
+    row.logs.textContent = logs.join("\n");
+  }
+}
+
+function render({ model, el }) {
+  const send = (message) => model.send(message);
+  let components = {};
+  let seq = -1;
+  let base = -1;
+
+  const title = h("span", { class: "lnb-title" });
+  const appStage = h("span", { class: "lnb-app-stage" });
+  const stopButton = h("button", { class: "lnb-btn", onclick: () => send({ type: "stop_app" }) }, "■ Stop");
+  const restartButton = h("button", { class: "lnb-btn", onclick: () => send({ type: "restart" }) }, "↻ Restart");
+  const endMessage = h("pre", { class: "lnb-end" });
+  const tabBar = h("div", { class: "lnb-tabs" });
+  const body = h("div", { class: "lnb-body" });
+  const root = h("div", { class: "lnb-app" },
+    h("div", { class: "lnb-header" }, title, appStage, h("span", { class: "lnb-spacer" }), stopButton, restartButton),
+    endMessage, tabBar, body);
+  el.append(root);
+
+  const mainTree = new Tree(null, send);
+  const panes = new Map(); // tab key -> {element, tree?, frame?}
+  let active = "components";
+
+  function flatTabs(tabs, prefix = "") {
+    const result = [];
+    for (const tab of tabs || []) {
+      const key = `${prefix}${tab.name}`;
+      result.push({ ...tab, key, label: prefix ? `${prefix}${tab.name}` : tab.name });
+      if (tab.kind === "flow" && tab.tabs && tab.tabs.length) result.push(...flatTabs(tab.tabs, `${key} › `));
+    }
+    return result;
+  }
+
+  function pane(tab) {
+    let entry = panes.get(tab.key);
+    if (!entry) {
+      entry = { element: h("div", { class: "lnb-pane" }) };
+      panes.set(tab.key, entry);
+    }
+    if (tab.kind === "flow") {
+      if (!entry.tree) {
+        entry.tree = new Tree(tab.component, send);
+        entry.element.replaceChildren(entry.tree.element);
+      }
+      entry.tree.proxy = model.get("proxy");
+      entry.tree.update(components, null);
+    } else if (tab.kind === "url") {
+      const src = frameUrl(tab, model.get("proxy"));
+      if (!src) {
+        entry.element.replaceChildren(h("div", { class: "lnb-wait" }, `waiting for ${tab.component} to serve its page…`));
+        entry.src = null;
+      } else if (entry.src !== src) {
+        entry.src = src;
+        entry.element.replaceChildren(
+          h("div", { class: "lnb-frame-bar" }, h("a", { href: src, target: "_blank", rel: "noopener" }, `${src} ↗`)),
+          h("iframe", { class: "lnb-frame", src, title: tab.name }));
+      }
+    } else {
+      entry.element.replaceChildren(h("pre", { class: "lnb-error" }, tab.message || "bad tab"));
+    }
+    return entry;
+  }
+
+  function renderTabs() {
+    const tabs = flatTabs(model.get("tabs"));
+    tabBar.style.display = tabs.length ? "" : "none";
+    if (!tabs.some((tab) => tab.key === active)) active = "components";
+    const buttons = [h("button", { class: `lnb-tab ${active === "components" ? "lnb-active" : ""}`,
+      onclick: () => { active = "components"; renderTabs(); } }, "Components")];
+    for (const tab of tabs) {
+      buttons.push(h("button", { class: `lnb-tab ${active === tab.key ? "lnb-active" : ""}`,
+        onclick: () => { active = tab.key; renderTabs(); } }, tab.label));
+    }
+    tabBar.replaceChildren(...buttons);
+    const current = tabs.find((tab) => tab.key === active);
+    body.replaceChildren(current ? pane(current).element : mainTree.element);
+  }
+
+  function renderHeader() {
+    const header = model.get("header") || {};
+    title.textContent = header.name ? `${header.name}` : "app";
+    title.title = header.id || "";
+    appStage.replaceChildren(stageBadge(header.stage || "not_started"));
+    stopButton.style.display = header.stage === "running" ? "" : "none";
+    restartButton.style.display = model.get("can_restart") ? "" : "none";
+    endMessage.style.display = header.end_message ? "" : "none";
+    endMessage.textContent = header.end_message || "";
+    endMessage.className = `lnb-end ${header.stage === "failed" ? "lnb-end-failed" : ""}`;
+  }
+
+  function sync() {
+    let changed = null;
+    if (model.get("base_seq") !== base) {
+      base = model.get("base_seq");
+      components = JSON.parse(JSON.stringify(model.get("components") || {}));
+      seq = base;
+    }
+    const patch = model.get("patch") || { seq: 0, changes: {} };
+    if (patch.seq === seq + 1) {
+      changed = [];
+      for (const [name, change] of Object.entries(patch.changes || {})) {
+        if (change === null) delete components[name];
+        else components[name] = { ...(components[name] || {}), ...change };
+        changed.push(name);
+      }
+      seq = patch.seq;
+    } else if (patch.seq > seq + 1) {
+      send({ type: "refresh" }); // a patch was missed: ask for everything
+    }
+    mainTree.proxy = model.get("proxy");
+    mainTree.update(components, changed);
+    for (const [, entry] of panes) if (entry.tree) entry.tree.update(components, changed);
+    renderHeader();
+  }
+
+  const onChange = () => sync();
+  const onTabs = () => renderTabs();
+  const synced = ["change:base_seq", "change:patch", "change:header", "change:can_restart", "change:proxy"];
+  for (const event of synced) model.on(event, onChange);
+  model.on("change:tabs", onTabs);
+  sync();
+  renderTabs();
+  return () => {
+    for (const event of synced) model.off(event, onChange);
+    model.off("change:tabs", onTabs);
+  };
+}
+
+export default { render };
