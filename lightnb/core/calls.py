@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .values import StateValue
 
@@ -88,8 +88,7 @@ class Call:
         return WorkStatus(self.stage, self.timestamp, self.message, self.reason)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """What a ``work.run(...)`` from a flow does: queue an execution, and/or end the flow pass here."""
 
     dispatch: bool

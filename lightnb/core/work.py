@@ -195,8 +195,27 @@ def _dispatching(run: Callable[..., Any]) -> Callable[..., Any]:
     return dispatch
 
 
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+
 def hash_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The call hash of ``run(*args, **kwargs)``. Flows call ``run()`` on every pass, so the common cases —
+    no arguments, or only scalars — are memoized instead of re-encoded each time."""
+    if not args and not kwargs:
+        return _NO_ARGUMENTS
+    if all(type(a) in _SCALAR_TYPES for a in args) and all(type(v) in _SCALAR_TYPES for v in kwargs.values()):
+        # Types are part of the key: 1, 1.0 and True are different calls.
+        return _scalar_call_hash(tuple((type(a), a) for a in args),
+                                 tuple(sorted((k, type(v), v) for k, v in kwargs.items())))
     return call_hash(args, kwargs, fallback=cloudpickle.dumps)
+
+
+_NO_ARGUMENTS = call_hash((), {})
+
+
+@functools.lru_cache(maxsize=8192)
+def _scalar_call_hash(args: tuple[tuple[type, Any], ...], kwargs: tuple[tuple[str, type, Any], ...]) -> str:
+    return call_hash(tuple(a for _, a in args), {k: v for k, _, v in kwargs})
 
 
 def _run_in_process(work: LightningWork, run: Callable[..., Any], args: tuple[Any, ...],
