@@ -114,7 +114,18 @@ export function registerCommands(
     execute: () => app.shell.activateById(panelId)
   });
 
-  link.changed.connect(() => app.commands.notifyCommandChanged());
+  // Tell menus and the palette when a command's enabled state may have changed — not on every patch: the
+  // palette redraws its items on each notification, and at 10 patches a second they could not be clicked.
+  let enabled = '';
+  link.changed.connect(() => {
+    const now = [CommandIDs.stopApp, CommandIDs.stopWork, CommandIDs.openPage, CommandIDs.revealView]
+      .map(id => (app.commands.isEnabled(id) ? '1' : '0'))
+      .join('');
+    if (now !== enabled) {
+      enabled = now;
+      app.commands.notifyCommandChanged();
+    }
+  });
   link.revealRequested.connect(() => app.shell.activateById(panelId));
 
   for (const command of Object.values(CommandIDs)) {
