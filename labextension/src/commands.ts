@@ -126,7 +126,6 @@ export function registerCommands(
       app.commands.notifyCommandChanged();
     }
   });
-  link.revealRequested.connect(() => app.shell.activateById(panelId));
 
   for (const command of Object.values(CommandIDs)) {
     palette?.addItem({ command, category: CATEGORY });

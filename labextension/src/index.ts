@@ -31,6 +31,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(panel, 'left', { rank: 210 });
     restorer?.add(panel, panel.id);
     registerCommands(app, link, notebooks, panel.id, palette);
+    // `%lightnb view --panel` in the kernel: bring the panel, and the app in it, into sight.
+    link.revealRequested.connect((_, appId) => {
+      app.shell.activateById(panel.id);
+      panel.scrollToApp(appId);
+    });
 
     // Follow the notebook the user works in (the tracker keeps the last one focused while another kind
     // of tab, such as a work's page, is in front).

@@ -87,7 +87,13 @@ export class KernelLink {
   send(command: Command): Promise<void> {
     const comm = this._comm;
     if (!comm || comm.isDisposed || this._status !== 'connected') {
-      return Promise.reject(new Error('the notebook kernel has no lightnb link; run `%load_ext lightnb` in it'));
+      return Promise.reject(
+        new Error(
+          this._status === 'not-loaded'
+            ? 'lightnb is not loaded in the notebook kernel: run `%load_ext lightnb` in it'
+            : 'the panel is not connected to the notebook kernel yet'
+        )
+      );
     }
     const id = `c-${this._prefix}-${++this._counter}`;
     return new Promise<void>((resolve, reject) => {
@@ -95,7 +101,7 @@ export class KernelLink {
         this._pending.delete(id);
         reject(
           new Error(
-            'the kernel has not answered after 20 s: a cell may be keeping it busy; ' +
+            `the kernel has not answered after ${ACK_TIMEOUT_MS / 1000} s: a cell may be keeping it busy; ` +
               'the command runs when it is free'
           )
         );

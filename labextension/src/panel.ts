@@ -46,6 +46,13 @@ export class AppsPanel extends Widget {
     VirtualDOM.render([this._header(), h.div({ className: 'jp-LightnbPanel-body' }, ...this._body())], this.node);
   }
 
+  /** Scroll the panel to an app (once it is drawn). */
+  scrollToApp(appId: string): void {
+    requestAnimationFrame(() => {
+      this.node.querySelector(`[data-app-id="${CSS.escape(appId)}"]`)?.scrollIntoView({ block: 'nearest' });
+    });
+  }
+
   private _body(): VirtualNode[] {
     switch (this._link.status) {
       case 'no-kernel':

@@ -4,7 +4,8 @@
 // whose cells load lightnb, start an app "PanelDemo" (works `root.train`, which reports progress and
 // succeeds, and `root.serve.page`, which serves a page and reports progress until stopped) and print the
 // app's stage. Environment: LAB_URL (ends with /), LAB_TOKEN, NOTEBOOK (path in the server's root),
-// ARTIFACTS (folder for screenshots), CHROMIUM (default /usr/bin/chromium).
+// OTHER_NOTEBOOK (a notebook that does not load lightnb), ARTIFACTS (folder for screenshots), CHROMIUM
+// (default /usr/bin/chromium).
 // Prints one line per step and, at the end, `E2E-RESULT {json}`; exits non-zero on the first failure.
 
 import { chromium } from 'playwright-core';
@@ -14,6 +15,7 @@ import path from 'node:path';
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
 const NOTEBOOK = required('NOTEBOOK');
+const OTHER_NOTEBOOK = required('OTHER_NOTEBOOK');
 const ARTIFACTS = process.env.ARTIFACTS || path.resolve('test-artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const APP_NAME = 'PanelDemo';
@@ -104,8 +106,10 @@ const pageItem = component(PAGE);
 const attr = (locator, name) => locator.getAttribute(name, { timeout: 2000 }).catch(() => null);
 const stageOf = locator => () => attr(locator, 'data-stage');
 
-/** The notebook panel (found among the main-area widgets: a page tab may be in front). */
-const NOTEBOOK_PANEL = `[...window.jupyterapp.shell.widgets('main')].find(w => w.sessionContext)`;
+/** The notebook panel of NOTEBOOK (found among the main-area widgets: another tab may be in front). */
+const NOTEBOOK_PANEL = `[...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === ${JSON.stringify(
+  NOTEBOOK
+)})`;
 
 async function waitForLab() {
   await page.waitForFunction(() => window.jupyterapp !== undefined, null, { timeout: 90000 });
@@ -145,8 +149,8 @@ async function setActiveCell(index) {
   await page.evaluate(`${NOTEBOOK_PANEL}.content.activeCellIndex = ${index}`);
 }
 
-async function runCommand(id) {
-  await page.evaluate(`window.jupyterapp.commands.execute(${JSON.stringify(id)})`);
+async function runCommand(id, args = {}) {
+  await page.evaluate(`window.jupyterapp.commands.execute(${JSON.stringify(id)}, ${JSON.stringify(args)})`);
 }
 
 let failure = null;
@@ -229,6 +233,28 @@ try {
     timeout: 15000
   });
   check(again.count === after.count, 'showing the app again reuses its view instead of adding a cell');
+
+  step('the panel follows the notebook in front: another kernel without lightnb, then back');
+  await runCommand('docmanager:open', { path: OTHER_NOTEBOOK });
+  await page.waitForFunction(
+    `window.jupyterapp.shell.currentWidget?.context?.path === ${JSON.stringify(OTHER_NOTEBOOK)} &&
+     window.jupyterapp.shell.currentWidget.sessionContext.session?.kernel?.status === 'idle'`,
+    null,
+    { timeout: 90000, polling: 200 }
+  );
+  await hint.waitFor({ timeout: 30000 });
+  check((await panel.locator('.jp-LightnbPanel-notebook').innerText()).includes(OTHER_NOTEBOOK), 'names the notebook');
+  await activateNotebook();
+  await appSection.waitFor({ timeout: 30000 });
+  await waitFor(stageOf(pageItem), s => s === 'running', `${PAGE} shown again`, { history: result.workStages });
+
+  step('%lightnb view --panel brings the panel to the front');
+  await runCommand('filebrowser:activate');
+  await panel.waitFor({ state: 'hidden', timeout: 10000 });
+  const panelCell = (await notebookFacts()).sources.findIndex(s => s.startsWith('%lightnb view --panel'));
+  await setActiveCell(panelCell);
+  await runCommand('notebook:run-cell');
+  await panel.waitFor({ state: 'visible', timeout: 30000 });
 
   step('after a page reload the panel finds the running app again');
   await page.reload({ waitUntil: 'domcontentloaded' });

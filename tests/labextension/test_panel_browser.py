@@ -104,24 +104,36 @@ START_APP = textwrap.dedent('''\
 
 REPORT = 'print("APP STAGE:", app.stage)'
 
+SHOW_PANEL = "%lightnb view --panel"
+
+
+def write_notebook(path: Path, *sources: str) -> str:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path.name
+
 
 @pytest.fixture
 def notebook(jupyter_lab) -> str:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in (LOAD, START_APP, REPORT)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, jupyter_lab.root / "panel_e2e.ipynb")
-    return "panel_e2e.ipynb"
+    return write_notebook(jupyter_lab.root / "panel_e2e.ipynb", LOAD, START_APP, REPORT, SHOW_PANEL)
 
 
-def test_panel_shows_and_controls_the_apps_of_the_notebook(jupyter_lab, notebook: str,
+@pytest.fixture
+def other_notebook(jupyter_lab) -> str:
+    """A notebook whose kernel never loads lightnb."""
+    return write_notebook(jupyter_lab.root / "other.ipynb", "print('no lightnb here')")
+
+
+def test_panel_shows_and_controls_the_apps_of_the_notebook(jupyter_lab, notebook: str, other_notebook: str,
                                                            node_modules: Path) -> None:
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/setup does)"
     node = shutil.which("node")
     assert node, "node is missing: install Node.js >= 18"
     ARTIFACTS.mkdir(exist_ok=True)
     env = {**os.environ, "LAB_URL": jupyter_lab.url, "LAB_TOKEN": jupyter_lab.token, "NOTEBOOK": notebook,
-           "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM}
+           "OTHER_NOTEBOOK": other_notebook, "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM}
     try:
         done = subprocess.run([node, "ui-tests/panel.e2e.mjs"], cwd=LABEXTENSION, env=env, capture_output=True,
                               text=True, timeout=300)
