@@ -325,6 +325,12 @@ try {
   // What the user was told (notifications) helps to see why.
   result.toasts = await page.locator('.Toastify__toast').allInnerTexts().catch(() => []);
   console.error(`notifications: ${JSON.stringify(result.toasts)}`);
+  // And what the notebook's cells reported (a kernel side that is missing or failing shows up here).
+  result.cellErrors = await page
+    .locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    .allInnerTexts()
+    .catch(() => []);
+  console.error(`cell errors: ${JSON.stringify(result.cellErrors).slice(0, 3000)}`);
   await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png') }).catch(() => {});
 } finally {
   await browser.close();

@@ -96,6 +96,7 @@ def jupyter_lab(built_labextension: Path, tmp_path_factory: pytest.TempPathFacto
         **os.environ,
         "JUPYTER_PATH": str(home / "data"),
         "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(home / "user-data"),  # no user-level extensions, settings or signing key
         "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),

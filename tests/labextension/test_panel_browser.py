@@ -144,7 +144,8 @@ def test_panel_shows_and_controls_the_apps_of_the_notebook(jupyter_lab, notebook
     assert lines, (f"the browser test printed no result (exit code {done.returncode}):\n{done.stdout}\n"
                    f"{done.stderr}\nJupyterLab log:\n{jupyter_lab.log_tail()}")
     result = json.loads(lines[-1].removeprefix("E2E-RESULT "))
-    assert result["ok"], (f"{result['error']}\nnotifications: {result.get('toasts')}\nsteps:\n" +
+    assert result["ok"], (f"{result['error']}\nnotifications: {result.get('toasts')}\n"
+                          f"cell errors: {result.get('cellErrors')}\nsteps:\n" +
                           "\n".join(result["steps"]) +
                           f"\n{done.stderr[-3000:]}\nJupyterLab log:\n{jupyter_lab.log_tail()}")
     assert done.returncode == 0
