@@ -1,0 +1,337 @@
+/**
+ * The side panel's model of the `lightnb` comm protocol (docs/comm-protocol.md): the state of every app
+ * of a kernel, and a pure reducer that applies one kernel message to it.
+ *
+ * Nothing here touches JupyterLab or the DOM, so it is tested on its own (src/__tests__/model.spec.ts).
+ * Kernel messages are untrusted input: a message this front end cannot use is reported as a warning and
+ * leaves the state as it was, never an exception.
+ */
+
+/** The protocol version this front end speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** The comm target the kernel registers on `%load_ext lightnb`. */
+export const COMM_TARGET = 'lightnb';
+
+export type AppStage = 'not_started' | 'running' | 'stopped' | 'failed';
+export type WorkStage = 'not_started' | 'pending' | 'running' | 'succeeded' | 'failed' | 'stopped';
+
+export interface IComponent {
+  name: string;
+  parent: string | null;
+  kind: 'flow' | 'work';
+  class: string;
+  stage: WorkStage | null;
+  message: string | null;
+  progress: number | null;
+  url: string | null;
+  port: number | null;
+  logs: string[];
+}
+
+export interface IApp {
+  id: string;
+  name: string;
+  stage: AppStage;
+  end_message: string | null;
+  components: { [name: string]: IComponent };
+}
+
+export interface IState {
+  /** The apps of the kernel, in the order the kernel first reported them. */
+  apps: IApp[];
+  /** `seq` of the last message applied; null before the first snapshot. */
+  seq: number | null;
+  /** True once a snapshot arrived, false again when a refresh was asked for and none came yet. */
+  synced: boolean;
+}
+
+/** What the caller should do after a message, besides showing the new state. */
+export type Effect =
+  | { kind: 'warn'; message: string }
+  | { kind: 'refresh' }
+  | { kind: 'ack'; id: string; ok: boolean; error: string | null }
+  | { kind: 'reveal'; app: string };
+
+export interface IResult {
+  state: IState;
+  effects: Effect[];
+}
+
+export const EMPTY_STATE: IState = Object.freeze({ apps: [], seq: null, synced: false }) as IState;
+
+/** The commands a front end sends (`{"type": "cmd", ...}`). */
+export type Command =
+  | { cmd: 'stop_app'; app: string }
+  | { cmd: 'stop_work'; app: string; work: string }
+  | { cmd: 'reveal_view'; app: string }
+  | { cmd: 'refresh' };
+
+/** The message opening the comm. */
+export function helloMessage(): { [key: string]: unknown } {
+  return { v: PROTOCOL_VERSION, type: 'hello', client: 'jupyterlab-sidepanel' };
+}
+
+/** A command message with its id. */
+export function commandMessage(id: string, command: Command): { [key: string]: unknown } {
+  return { v: PROTOCOL_VERSION, type: 'cmd', id, ...command };
+}
+
+/**
+ * Apply one kernel → front end message to the state.
+ *
+ * Example:
+ *   let { state } = reduce(EMPTY_STATE, { v: 1, type: 'snapshot', seq: 0, apps: [...] });
+ *   ({ state } = reduce(state, { v: 1, type: 'patch', seq: 1, apps: [...], removed: [] }));
+ */
+export function reduce(state: IState, message: unknown): IResult {
+  if (!isObject(message)) {
+    return warn(state, `ignored a message that is not a JSON object: ${preview(message)}`);
+  }
+  const v = message.v;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    return warn(state, `ignored a message without a valid protocol version "v": ${preview(message)}`);
+  }
+  if (v > PROTOCOL_VERSION) {
+    return warn(
+      state,
+      `ignored a "${String(message.type)}" message of protocol version ${v}; this panel speaks ` +
+        `version ${PROTOCOL_VERSION} (update the lightnb JupyterLab extension)`
+    );
+  }
+  switch (message.type) {
+    case 'snapshot':
+      return applySnapshot(message);
+    case 'patch':
+      return applyPatch(state, message);
+    case 'ack':
+      return applyAck(state, message);
+    case 'reveal':
+      return typeof message.app === 'string'
+        ? { state, effects: [{ kind: 'reveal', app: message.app }] }
+        : warn(state, `ignored a "reveal" message without an app id: ${preview(message)}`);
+    default:
+      return warn(state, `ignored a message of unknown type "${String(message.type)}"`);
+  }
+}
+
+function applySnapshot(message: { [key: string]: unknown }): IResult {
+  const effects: Effect[] = [];
+  if (!Array.isArray(message.apps)) {
+    return warn(EMPTY_STATE, 'ignored a snapshot without an "apps" list', [{ kind: 'refresh' }]);
+  }
+  const apps: IApp[] = [];
+  for (const raw of message.apps) {
+    const app = parseApp(raw, undefined, effects);
+    if (app && !apps.some(a => a.id === app.id)) {
+      apps.push(app);
+    }
+  }
+  return { state: { apps, seq: seqOf(message), synced: true }, effects };
+}
+
+function applyPatch(state: IState, message: { [key: string]: unknown }): IResult {
+  const effects: Effect[] = [];
+  if (!state.synced && state.seq === null) {
+    // A patch is relative to a snapshot we never saw: ask for one rather than guess.
+    return { state, effects: [{ kind: 'refresh' }] };
+  }
+  const seq = seqOf(message);
+  let synced = state.synced;
+  if (seq !== null && state.seq !== null && seq !== state.seq + 1) {
+    if (seq <= state.seq) {
+      return warn(state, `ignored an out-of-order patch (seq ${seq} after ${state.seq})`);
+    }
+    // Messages were lost: apply what we have (better than a frozen panel) and ask for a snapshot.
+    if (state.synced) {
+      effects.push({ kind: 'refresh' });
+    }
+    synced = false;
+  }
+  const apps = state.apps.slice();
+  for (const raw of Array.isArray(message.apps) ? message.apps : []) {
+    if (!isObject(raw) || typeof raw.id !== 'string') {
+      effects.push({ kind: 'warn', message: `ignored an app without an id in a patch: ${preview(raw)}` });
+      continue;
+    }
+    const index = apps.findIndex(a => a.id === raw.id);
+    const app = parseApp(raw, index >= 0 ? apps[index] : undefined, effects);
+    if (!app) {
+      continue;
+    }
+    if (index >= 0) {
+      apps[index] = app;
+    } else {
+      apps.push(app);
+    }
+  }
+  const removed = Array.isArray(message.removed) ? message.removed : [];
+  const kept = apps.filter(a => !removed.includes(a.id));
+  return { state: { apps: kept, seq: seq ?? state.seq, synced }, effects };
+}
+
+function applyAck(state: IState, message: { [key: string]: unknown }): IResult {
+  if (typeof message.id !== 'string') {
+    return warn(state, `ignored an ack without a command id: ${preview(message)}`);
+  }
+  const ok = message.ok === true;
+  const error = typeof message.error === 'string' ? message.error : ok ? null : 'the kernel refused the command';
+  return { state, effects: [{ kind: 'ack', id: message.id, ok, error }] };
+}
+
+/**
+ * An app from a snapshot (no `previous`) or a patch (merged onto `previous`: fields present replace,
+ * a component mapped to null is removed, a component's fields merge onto the one known).
+ */
+function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[]): IApp | null {
+  if (!isObject(raw) || typeof raw.id !== 'string' || raw.id === '') {
+    effects.push({ kind: 'warn', message: `ignored an app without an id: ${preview(raw)}` });
+    return null;
+  }
+  const components: { [name: string]: IComponent } = previous ? { ...previous.components } : {};
+  if (isObject(raw.components)) {
+    for (const [name, value] of Object.entries(raw.components)) {
+      if (value === null) {
+        delete components[name];
+        continue;
+      }
+      const component = parseComponent(name, value, components[name]);
+      if (component) {
+        components[name] = component;
+      } else {
+        effects.push({ kind: 'warn', message: `ignored component "${name}" of app ${raw.id}: ${preview(value)}` });
+      }
+    }
+  }
+  return {
+    id: raw.id,
+    name: str(raw.name) ?? previous?.name ?? raw.id,
+    stage: (str(raw.stage) as AppStage | null) ?? previous?.stage ?? 'not_started',
+    end_message: 'end_message' in raw ? str(raw.end_message) : (previous?.end_message ?? null),
+    components
+  };
+}
+
+function parseComponent(name: string, raw: unknown, previous: IComponent | undefined): IComponent | null {
+  if (!isObject(raw)) {
+    return null;
+  }
+  const pick = <K extends keyof IComponent>(key: K, parse: (x: unknown) => IComponent[K], fallback: IComponent[K]) =>
+    key in raw ? parse(raw[key]) : previous ? previous[key] : fallback;
+  const lastDot = name.lastIndexOf('.');
+  return {
+    name,
+    parent: pick('parent', str, lastDot > 0 ? name.slice(0, lastDot) : null),
+    kind: pick('kind', x => (x === 'flow' ? 'flow' : 'work'), 'work'),
+    class: pick('class', x => str(x) ?? '', ''),
+    stage: pick('stage', x => str(x) as WorkStage | null, null),
+    message: pick('message', str, null),
+    progress: pick('progress', x => (typeof x === 'number' && x >= 0 && x <= 1 ? x : null), null),
+    url: pick('url', x => str(x) || null, null),
+    port: pick('port', x => (typeof x === 'number' && Number.isInteger(x) && x > 0 && x < 65536 ? x : null), null),
+    logs: pick('logs', x => (Array.isArray(x) ? x.map(line => String(line)) : []), [])
+  };
+}
+
+/** A component and its children, in the order the kernel listed them. */
+export interface ITreeNode {
+  component: IComponent;
+  children: ITreeNode[];
+}
+
+/** The app's component tree: roots are the components whose parent is not a component of the app. */
+export function componentTree(app: IApp): ITreeNode[] {
+  const nodes = new Map<string, ITreeNode>();
+  for (const component of Object.values(app.components)) {
+    nodes.set(component.name, { component, children: [] });
+  }
+  const roots: ITreeNode[] = [];
+  for (const node of nodes.values()) {
+    const parent = node.component.parent === null ? undefined : nodes.get(node.component.parent);
+    if (parent && parent !== node) {
+      parent.children.push(node);
+    } else {
+      roots.push(node);
+    }
+  }
+  return roots;
+}
+
+/** The works of an app, in tree order. */
+export function worksOf(app: IApp): IComponent[] {
+  const works: IComponent[] = [];
+  const walk = (nodes: ITreeNode[]) => {
+    for (const node of nodes) {
+      if (node.component.kind === 'work') {
+        works.push(node.component);
+      }
+      walk(node.children);
+    }
+  };
+  walk(componentTree(app));
+  return works;
+}
+
+/** The last part of a dotted component name (`root.serve.gradio` → `gradio`). */
+export function shortName(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '0.0.0.0', '::1', '[::1]']);
+
+/**
+ * Where the browser opens a component's page: a page served over HTTP on this machine goes through
+ * jupyter-server-proxy (`{baseUrl}proxy/{port}/{path}`, with the trailing slash pages like TensorBoard
+ * need), so it works on JupyterHub and Binder too; any other URL is opened as it is.
+ * Returns null when the component serves no page.
+ *
+ * Example: proxiedPageUrl({url: 'http://127.0.0.1:8080/status', port: 8080}, '/user/me/')
+ *          === '/user/me/proxy/8080/status'
+ */
+export function proxiedPageUrl(component: Pick<IComponent, 'url' | 'port'>, baseUrl: string): string | null {
+  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
+  let parsed: URL | null = null;
+  if (component.url) {
+    try {
+      parsed = new URL(component.url);
+    } catch {
+      parsed = null;
+    }
+  }
+  if (parsed && (parsed.protocol !== 'http:' || !LOOPBACK_HOSTS.has(parsed.hostname))) {
+    // The proxy speaks plain HTTP to this machine; anything else is opened as it is.
+    return parsed.href;
+  }
+  const port = component.port ?? (parsed?.port ? Number(parsed.port) : null);
+  if (port === null) {
+    return parsed ? parsed.href : null;
+  }
+  const rest = parsed ? (parsed.pathname + parsed.search + parsed.hash).replace(/^\//, '') : '';
+  return `${base}proxy/${port}/${rest}`;
+}
+
+function seqOf(message: { [key: string]: unknown }): number | null {
+  return typeof message.seq === 'number' && Number.isInteger(message.seq) ? message.seq : null;
+}
+
+function warn(state: IState, message: string, more: Effect[] = []): IResult {
+  return { state, effects: [{ kind: 'warn', message }, ...more] };
+}
+
+function isObject(x: unknown): x is { [key: string]: unknown } {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function str(x: unknown): string | null {
+  return typeof x === 'string' ? x : null;
+}
+
+function preview(x: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(x) ?? String(x);
+  } catch {
+    text = String(x);
+  }
+  return text.length > 120 ? text.slice(0, 117) + '...' : text;
+}
