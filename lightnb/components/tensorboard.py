@@ -27,6 +27,7 @@ class _TensorBoardProcess:
     def failure(self) -> str:
         if self.tree.alive:
             return "it is still starting"
+        self.tree.wait()  # it exited: let its last words reach the tail
         code = self.tree.process.poll() if self.tree.process else None
         tail = self.tree.stderr_tail()
         return f"TensorBoard exited with code {code}" + (f"; the last lines of its stderr:\n{tail}" if tail else "")
