@@ -24,9 +24,10 @@ class TrainerWork(LightningWork):
     """Fit a ``LightningModule`` with ``lightning.Trainer`` where the work runs.
 
     ``module`` is a ``LightningModule`` class or any factory returning one, called with ``module_params``;
-    ``datamodule`` (optional) likewise with ``data_params``. Both parameter dicts are state, so a form can
-    change them, and ``run(module_params=..., data_params=..., max_epochs=...)`` trains with new values
-    (a new call: the same values do not train twice while ``cache_calls=True``).
+    ``datamodule`` (optional) likewise with ``data_params``. ``trainer_kwargs`` go to ``lightning.Trainer``
+    (plain values: they are state; Lightning callbacks go in ``callbacks``). The parameters are state, so a
+    form can change them, and ``run(module_params=..., data_params=..., max_epochs=...)`` trains with new
+    values (a new call: the same values do not train twice while ``cache_calls=True``).
 
     While it trains, ``epoch``, ``step``, ``total_steps``, ``progress`` (in [0, 1]) and ``metrics`` (the
     values the module logs) stream into the work's state, a few times a second. TensorBoard logs go to
@@ -49,7 +50,7 @@ class TrainerWork(LightningWork):
                  module_params: dict[str, Any] | None = None, data_params: dict[str, Any] | None = None,
                  max_epochs: int = 1, monitor: str | None = None, mode: str = "min",
                  root_dir: str | os.PathLike[str] = "lightning_runs", trainer_kwargs: dict[str, Any] | None = None,
-                 seed: int | None = None, parallel: bool = False, cache_calls: bool = True,
+                 callbacks: list[Any] | None = None, seed: int | None = None, parallel: bool = False, cache_calls: bool = True,
                  raise_exception: bool = True, cloud_compute: CloudCompute | None = None) -> None:
         super().__init__(parallel=parallel, cache_calls=cache_calls, raise_exception=raise_exception,
                          cloud_compute=cloud_compute)
@@ -70,6 +71,7 @@ class TrainerWork(LightningWork):
         self.mode = mode
         self.root_dir = os.fspath(root_dir)
         self.trainer_kwargs = _params("trainer_kwargs", trainer_kwargs)
+        self._callbacks = list(callbacks or [])
         self.seed = seed
         # Streamed while training.
         self.epoch = 0
@@ -122,7 +124,7 @@ class TrainerWork(LightningWork):
         checkpoints = ModelCheckpoint(dirpath=self.checkpoint_dir, monitor=self.monitor, mode=self.mode,
                                       save_top_k=1, save_last=True)
         options = {"enable_progress_bar": False, **self.trainer_kwargs}
-        callbacks = [checkpoints, progress_callback_class()(self, stopping), *options.pop("callbacks", [])]
+        callbacks = [checkpoints, progress_callback_class()(self, stopping), *self._callbacks]
         trainer = L.Trainer(max_epochs=self.max_epochs, logger=logger, callbacks=callbacks,
                             default_root_dir=self.root_dir, **options)
         return trainer, checkpoints
