@@ -14,18 +14,20 @@ from typing import Any
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
 from ..runtime.worker import log_output
+from ..storage import Path
 from ._serving import LOOPBACK, ServerWork
 
 
 class ModelServing(ServerWork):
     """Base of :class:`ServeGradio` and :class:`ModelServer`.
 
-    State: ``checkpoint`` (what should be served; set it to deploy another), ``loaded_checkpoint`` (what is
+    State: ``checkpoint`` (what should be served; set it to deploy another: a path, or the lightnb ``Path``
+    a training produced — its file is brought to wherever the server runs), ``loaded_checkpoint`` (what is
     served now), ``model_version`` (counts the models loaded) and ``load_error``.
     Override :meth:`build_model`; the default loads ``module_class`` from ``checkpoint`` on the CPU.
     """
 
-    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, *, module_class: type | None = None,
+    def __init__(self, checkpoint: str | Path | None = None, *, module_class: type | None = None,
                  host: str = LOOPBACK, port: int | None = None, parallel: bool = True, cache_calls: bool = True,
                  raise_exception: bool = True, cloud_compute: CloudCompute | None = None) -> None:
         super().__init__(host, port, parallel=parallel, cache_calls=cache_calls, raise_exception=raise_exception,
@@ -65,12 +67,15 @@ class ModelServing(ServerWork):
         self._load(initial=True)
 
     def on_state_change(self) -> None:
-        if self.checkpoint != self.loaded_checkpoint:
+        if _key(self.checkpoint) != self.loaded_checkpoint:
             self._load(initial=False)
 
     def _load(self, initial: bool) -> None:
-        wanted = self.checkpoint
+        wanted = _key(self.checkpoint)
         try:
+            if isinstance(self.checkpoint, Path) and self.checkpoint.origin_name is not None:
+                # Another work made it (possibly on another machine): bring the file here first.
+                self.checkpoint.get(overwrite=True)
             model = self.build_model()
         except Exception as error:
             if initial:
@@ -92,8 +97,13 @@ class ModelServing(ServerWork):
 
 
 def _checkpoint_value(checkpoint: Any) -> Any:
-    if checkpoint is None or isinstance(checkpoint, str):
-        return checkpoint
+    if checkpoint is None or isinstance(checkpoint, (str, Path)):
+        return checkpoint  # a lightnb Path keeps its origin: the server gets the file wherever it runs
     if isinstance(checkpoint, os.PathLike):
         return os.fspath(checkpoint)
-    raise TypeError(f"checkpoint must be a path, not {describe_type(checkpoint)}")
+    raise TypeError(f"checkpoint must be a path (a str, or a lightnb Path another work made), not "
+                    f"{describe_type(checkpoint)}")
+
+
+def _key(checkpoint: Any) -> str | None:
+    return None if checkpoint is None else os.fspath(checkpoint)

@@ -154,16 +154,28 @@ class ServerWork(LightningWork):
             if self.url is not None:
                 set_quietly(self, url=None)
 
+    def tick_seconds(self) -> float:
+        """How often :meth:`on_tick` runs while serving (it also notices a server that died)."""
+        return 5.0
+
+    def on_tick(self) -> None:
+        """Called on the work's thread every :meth:`tick_seconds` while it serves."""
+
     def _serve(self, server: Server, stopping: threading.Event, wake: threading.Event) -> None:
+        next_tick = time.monotonic() + self.tick_seconds()
         while not stopping.is_set():
-            # Woken by the flow setting an attribute, or by a stop; a slow tick notices a dead server.
-            wake.wait(5.0)
+            # Woken by the flow setting an attribute, by a stop, or for the next tick.
+            woken = wake.wait(max(0.0, next_tick - time.monotonic()))
             wake.clear()
             if stopping.is_set():
                 return
             if not server.alive():
                 raise ServerFailed(f"{self._label()} stopped serving on its own: {server.failure()}")
-            self.on_state_change()
+            if woken:
+                self.on_state_change()
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self.tick_seconds()
+                self.on_tick()
 
     def _apply_remote(self, attribute: str, value: Any) -> None:
         super()._apply_remote(attribute, value)

@@ -1,13 +1,18 @@
-"""``TensorBoardWork``: TensorBoard for a folder of runs, served from a work until it is stopped."""
+"""``TensorBoardWork``: TensorBoard for a folder of runs or a drive, served from a work until it is stopped."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+import traceback
 from typing import Any
 
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
+from ..runtime.worker import log_output
+from ..storage import Drive
 from ._serving import LOOPBACK, ServerWork, free_port
 from .scripts import ProcessTree, child_environment
 
@@ -15,14 +20,17 @@ from .scripts import ProcessTree, child_environment
 class _TensorBoardProcess:
     """The TensorBoard process as a :class:`~lightnb.components._serving.Server`."""
 
-    def __init__(self, tree: ProcessTree) -> None:
+    def __init__(self, tree: ProcessTree, mirror: str | None) -> None:
         self.tree = tree
+        self.mirror = mirror  # the local copy of a drive's runs, removed with the server
 
     def alive(self) -> bool:
         return self.tree.alive
 
     def stop(self) -> None:
         self.tree.end()
+        if self.mirror is not None:
+            shutil.rmtree(self.mirror, ignore_errors=True)
 
     def failure(self) -> str:
         if self.tree.alive:
@@ -34,7 +42,9 @@ class _TensorBoardProcess:
 
 
 class TensorBoardWork(ServerWork):
-    """Serve TensorBoard for ``logdir`` (the folder a Lightning ``TensorBoardLogger`` writes to).
+    """Serve TensorBoard for ``logdir``: the folder a Lightning ``TensorBoardLogger`` writes to, or a
+    ``Drive`` (such as the one a :class:`TrainerWork` puts its runs in), followed every ``reload_interval``
+    seconds — so TensorBoard can run on another machine than the training.
 
     It serves on 127.0.0.1 on a free port (``host``/``port`` to change that) in a process of its own, sets
     ``url`` once TensorBoard answers, and ends with the work. TensorBoard's pages use relative URLs, so they
@@ -45,31 +55,57 @@ class TensorBoardWork(ServerWork):
     >>> class Root(LightningFlow):
     ...     def __init__(self):
     ...         super().__init__()
-    ...         self.tensorboard = TensorBoardWork("lightning_logs")
+    ...         self.tensorboard = TensorBoardWork("lightning_runs")     # or a Drive
     ...     def run(self):
     ...         self.tensorboard.run()            # parallel: the flow goes on
     ...     def configure_layout(self):
     ...         return [{"name": "TensorBoard", "content": self.tensorboard}]
     """
 
-    def __init__(self, logdir: str | os.PathLike[str] = "lightning_logs", *, reload_interval: float = 5.0,
+    def __init__(self, logdir: str | os.PathLike[str] | Drive = "lightning_runs", *, reload_interval: float = 5.0,
                  host: str = LOOPBACK, port: int | None = None, parallel: bool = True, cache_calls: bool = True,
                  raise_exception: bool = True, cloud_compute: CloudCompute | None = None,
                  extra_args: list[str] | None = None) -> None:
         super().__init__(host, port, parallel=parallel, cache_calls=cache_calls, raise_exception=raise_exception,
                          cloud_compute=cloud_compute)
-        if not isinstance(logdir, (str, os.PathLike)):
-            raise TypeError(f"TensorBoardWork logdir must be a folder path, not {describe_type(logdir)}")
-        self.logdir = os.fspath(logdir)
+        if isinstance(logdir, Drive):
+            self.logdir: str | Drive = logdir
+        elif isinstance(logdir, (str, os.PathLike)):
+            self.logdir = os.fspath(logdir)
+        else:
+            raise TypeError(f"TensorBoardWork logdir must be a folder path or a lightnb Drive, not "
+                            f"{describe_type(logdir)}")
         self.reload_interval = float(reload_interval)
         self.extra_args = [str(arg) for arg in (extra_args or [])]
+        self._mirror: str | None = None
 
     def start_server(self, host: str, port: int | None) -> tuple[Any, int]:
         port = port or free_port(host)
-        os.makedirs(self.logdir, exist_ok=True)  # TensorBoard shows an empty board for a folder still to come
+        if isinstance(self.logdir, Drive):
+            self._mirror = tempfile.mkdtemp(prefix="lightnb-tensorboard-")
+            self.on_tick()
+            folder = self._mirror
+        else:
+            folder = self.logdir
+            os.makedirs(folder, exist_ok=True)  # TensorBoard shows an empty board for runs still to come
         argv = [
-            sys.executable, "-m", "tensorboard.main", "--logdir", self.logdir, "--host", host,
+            sys.executable, "-m", "tensorboard.main", "--logdir", folder, "--host", host,
             "--port", str(port), "--reload_interval", str(self.reload_interval), *self.extra_args,
         ]
         tree = ProcessTree(argv, work=self, env=child_environment(None, PYTHONUNBUFFERED="1")).start()
-        return _TensorBoardProcess(tree), port
+        return _TensorBoardProcess(tree, self._mirror), port
+
+    def tick_seconds(self) -> float:
+        return self.reload_interval if isinstance(self.logdir, Drive) else super().tick_seconds()
+
+    def on_tick(self) -> None:
+        """With a drive: bring its runs into the local folder TensorBoard reads."""
+        if not isinstance(self.logdir, Drive) or self._mirror is None:
+            return
+        mirror = Drive(self.logdir.id, root_folder=self._mirror)
+        for entry in mirror.list("."):
+            try:
+                mirror.get(entry, overwrite=True)
+            except Exception:  # one unreadable entry must not take TensorBoard down; say why in the log
+                log_output(self, f"{self.name}: could not bring {entry!r} from {self.logdir.id}:\n"
+                                 f"{traceback.format_exc()}", "stderr")

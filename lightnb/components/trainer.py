@@ -14,10 +14,13 @@ from typing import Any
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
 from ..core.work import LightningWork
+from ..storage import Drive, Path
 from ._work import set_quietly, stop_signal
 
 # How often, at most, the progress of a running training reaches the flow.
 UPDATE_INTERVAL_SECONDS = 0.25
+# How often, at most, a training's TensorBoard logs are put into its drive while it runs.
+SYNC_INTERVAL_SECONDS = 5.0
 
 
 class TrainerWork(LightningWork):
@@ -31,10 +34,12 @@ class TrainerWork(LightningWork):
 
     While it trains, ``epoch``, ``step``, ``total_steps``, ``progress`` (in [0, 1]) and ``metrics`` (the
     values the module logs) stream into the work's state, a few times a second. TensorBoard logs go to
-    ``root_dir/version_N`` (``log_dir``) — serve ``root_dir`` with :class:`TensorBoardWork` — and
+    ``root_dir/<work name>/version_N`` (``log_dir``) — serve ``root_dir`` with :class:`TensorBoardWork` — and
     checkpoints to ``log_dir/checkpoints`` (``checkpoint_dir``): ``best_checkpoint`` (by ``monitor``, or the
-    latest without one, with ``best_score``) and ``last_checkpoint``. ``stop()`` ends the training at the
-    next step; the last checkpoint is saved first.
+    latest without one, with ``best_score``) and ``last_checkpoint`` are lightnb ``Path`` values, so a server on
+    any worker or machine gets the file. With a ``drive``, the run's logs are put into it as it trains and
+    the whole run at the end (``TensorBoardWork(drive)`` serves them from anywhere). ``stop()`` ends the
+    training at the next step; the last checkpoint is saved first.
 
     Example
     -------
@@ -50,8 +55,9 @@ class TrainerWork(LightningWork):
                  module_params: dict[str, Any] | None = None, data_params: dict[str, Any] | None = None,
                  max_epochs: int = 1, monitor: str | None = None, mode: str = "min",
                  root_dir: str | os.PathLike[str] = "lightning_runs", trainer_kwargs: dict[str, Any] | None = None,
-                 callbacks: list[Any] | None = None, seed: int | None = None, parallel: bool = False, cache_calls: bool = True,
-                 raise_exception: bool = True, cloud_compute: CloudCompute | None = None) -> None:
+                 callbacks: list[Any] | None = None, drive: Drive | None = None, seed: int | None = None,
+                 parallel: bool = False, cache_calls: bool = True, raise_exception: bool = True,
+                 cloud_compute: CloudCompute | None = None) -> None:
         super().__init__(parallel=parallel, cache_calls=cache_calls, raise_exception=raise_exception,
                          cloud_compute=cloud_compute)
         if not callable(module):
@@ -60,6 +66,8 @@ class TrainerWork(LightningWork):
         if datamodule is not None and not callable(datamodule):
             raise TypeError(f"TrainerWork datamodule must be a LightningDataModule class or a function "
                             f"returning one, not {describe_type(datamodule)}")
+        if drive is not None and not isinstance(drive, Drive):
+            raise TypeError(f"TrainerWork drive must be a lightnb.Drive, not {describe_type(drive)}")
         if mode not in ("min", "max"):
             raise ValueError(f"TrainerWork mode must be 'min' or 'max' (for monitor={monitor!r}), not {mode!r}")
         self._module = module
@@ -73,6 +81,7 @@ class TrainerWork(LightningWork):
         self.trainer_kwargs = _params("trainer_kwargs", trainer_kwargs)
         self._callbacks = list(callbacks or [])
         self.seed = seed
+        self.drive = drive
         # Streamed while training.
         self.epoch = 0
         self.step = 0
@@ -82,9 +91,9 @@ class TrainerWork(LightningWork):
         # Where the run's files are.
         self.log_dir: str | None = None
         self.checkpoint_dir: str | None = None
-        self.best_checkpoint: str | None = None
+        self.best_checkpoint: Path | None = None
         self.best_score: float | None = None
-        self.last_checkpoint: str | None = None
+        self.last_checkpoint: Path | None = None
 
     def run(self, module_params: dict[str, Any] | None = None, data_params: dict[str, Any] | None = None,
             max_epochs: int | None = None) -> None:
@@ -107,27 +116,34 @@ class TrainerWork(LightningWork):
             data = None
             if self._datamodule is not None:
                 data = _build("datamodule", self._datamodule, self.data_params, L.LightningDataModule)
-            trainer, checkpoints = self._make_trainer(stopping)
+            trainer, checkpoints, sync = self._make_trainer(stopping)
             trainer.fit(model, datamodule=data)
         finally:
             unregister()
+        sync.everything()
         self._report_end(trainer, checkpoints, stopped=stopping.is_set())
 
-    def _make_trainer(self, stopping: threading.Event) -> tuple[Any, Any]:
+    def run_group(self) -> str:
+        """The folder of this work's runs under ``root_dir`` (and in its drive): its name in the app."""
+        name = self.name
+        return name.split(".", 1)[1] if "." in name else name
+
+    def _make_trainer(self, stopping: threading.Event) -> tuple[Any, Any, RunSync]:
         import lightning as L
         from lightning.pytorch.callbacks import ModelCheckpoint
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        logger = TensorBoardLogger(save_dir=self.root_dir, name="", default_hp_metric=False)
+        logger = TensorBoardLogger(save_dir=self.root_dir, name=self.run_group(), default_hp_metric=False)
         self.log_dir = logger.log_dir
         self.checkpoint_dir = os.path.join(logger.log_dir, "checkpoints")
         checkpoints = ModelCheckpoint(dirpath=self.checkpoint_dir, monitor=self.monitor, mode=self.mode,
                                       save_top_k=1, save_last=True)
+        sync = RunSync(self, logger.log_dir)
         options = {"enable_progress_bar": False, **self.trainer_kwargs}
-        callbacks = [checkpoints, progress_callback_class()(self, stopping), *self._callbacks]
+        callbacks = [checkpoints, progress_callback_class()(self, stopping, sync), *self._callbacks]
         trainer = L.Trainer(max_epochs=self.max_epochs, logger=logger, callbacks=callbacks,
                             default_root_dir=self.root_dir, **options)
-        return trainer, checkpoints
+        return trainer, checkpoints, sync
 
     def _report_end(self, trainer: Any, checkpoints: Any, stopped: bool) -> None:
         best = checkpoints.best_model_path or None
@@ -137,13 +153,42 @@ class TrainerWork(LightningWork):
             "epoch": trainer.current_epoch,
             "step": trainer.global_step,
             "metrics": scalar_metrics(trainer.callback_metrics),
-            "best_checkpoint": best,
+            # Paths: a server on another worker or machine gets the file (kept in the app's storage).
+            "best_checkpoint": Path(best) if best else None,
             "best_score": None if score is None else float(score),
-            "last_checkpoint": last if last and os.path.exists(last) else None,
+            "last_checkpoint": Path(last) if last and os.path.exists(last) else None,
         }
         if not stopped:
             final["progress"] = 1.0
         set_quietly(self, **final)  # after a stop too: the flow learns where the last checkpoint is
+
+
+class RunSync:
+    """Puts a run's files into the work's drive (if it has one): its TensorBoard logs every few seconds
+    while it trains, the whole run (checkpoints included) at the end."""
+
+    def __init__(self, work: TrainerWork, log_dir: str) -> None:
+        self.drive: Drive | None = None
+        if work.drive is not None:
+            # Files are put from root_dir, under the work's own name in the drive.
+            self.drive = Drive(work.drive.id, allow_duplicates=work.drive.allow_duplicates,
+                               component_name=work.name, root_folder=work.root_dir)
+        self.log_dir = log_dir
+        self.relative = os.path.relpath(log_dir, work.root_dir).replace(os.sep, "/")
+        self.last = 0.0
+
+    def logs(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.drive is None or not (force or now - self.last >= SYNC_INTERVAL_SECONDS):
+            return
+        self.last = now
+        for name in sorted(os.listdir(self.log_dir)):
+            if os.path.isfile(os.path.join(self.log_dir, name)):
+                self.drive.put(f"{self.relative}/{name}")
+
+    def everything(self) -> None:
+        if self.drive is not None and os.path.isdir(self.log_dir):
+            self.drive.put(self.relative)
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -170,9 +215,10 @@ def progress_callback_class() -> type:
         ``UPDATE_INTERVAL_SECONDS``), and stops the training at the next step once the work is stopped,
         saving the last checkpoint first."""
 
-        def __init__(self, work: TrainerWork, stopping: threading.Event) -> None:
+        def __init__(self, work: TrainerWork, stopping: threading.Event, sync: RunSync) -> None:
             self.work = work
             self.stopping = stopping
+            self.sync = sync
             self.last_update = 0.0
 
         def on_train_start(self, trainer: Any, module: Any) -> None:
@@ -191,6 +237,9 @@ def progress_callback_class() -> type:
         def on_validation_end(self, trainer: Any, module: Any) -> None:
             if not self._check_stop(trainer) and not trainer.sanity_checking:
                 self._publish(trainer)  # the epoch's validation metrics, as soon as they exist
+
+        def on_train_epoch_end(self, trainer: Any, module: Any) -> None:
+            self.sync.logs()  # TensorBoard on another machine follows the training through the drive
 
         def on_train_end(self, trainer: Any, module: Any) -> None:
             if self.stopping.is_set():

@@ -99,10 +99,10 @@ class TrainTwice(LightningFlow):
     def run(self):
         self.trainer.run(data_params={"slope": 2.0})
         if not self.best and self.trainer.has_succeeded:
-            self.best = [self.trainer.best_checkpoint]
+            self.best = [str(self.trainer.best_checkpoint)]
         self.trainer.run(data_params={"slope": -2.0})
         if len(self.best) == 1 and self.trainer.has_succeeded:
-            self.best = [*self.best, self.trainer.best_checkpoint]
+            self.best = [*self.best, str(self.trainer.best_checkpoint)]
             self.stop("trained twice")
 
 

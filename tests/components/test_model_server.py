@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 from pydantic import BaseModel
 
@@ -46,7 +48,7 @@ def test_the_best_checkpoint_of_a_training_answers_predict_and_health(cluster, t
         assert url == f"http://127.0.0.1:{flow.server.port}/"
         health = httpx.get(url + "health", timeout=10).json()
         assert health["status"] == "ok" and health["model_loaded"]
-        assert health["checkpoint"] == flow.trainer.best_checkpoint
+        assert health["checkpoint"] == str(flow.trainer.best_checkpoint)
         answer = httpx.post(url + "predict", json={"inputs": [[0.5], [-0.5]]}, timeout=10)
         assert answer.status_code == 200
         high, low = (row[0] for row in answer.json()["outputs"])
@@ -136,5 +138,41 @@ def test_without_a_checkpoint_predict_says_there_is_no_model_yet(cluster):
         assert httpx.get(url + "health", timeout=10).json()["model_loaded"] is False
         answer = httpx.post(url + "predict", json={"inputs": [[0.5]]}, timeout=10)
         assert answer.status_code == 503 and "checkpoint" in answer.json()["detail"]
+    finally:
+        app.stop()
+
+
+class TrainThenDeploy(LightningFlow):
+    """Trains, then deploys the best checkpoint once told to (after the test removed the trainer's files)."""
+
+    def __init__(self, root_dir):
+        super().__init__()
+        self.trainer = TrainerWork(Regressor, NoisyLine, max_epochs=6, root_dir=root_dir, seed=0)
+        self.server = ModelServer(module_class=Regressor)
+        self.deploy = False
+
+    def run(self):
+        self.trainer.run()
+        if self.deploy:
+            self.server.checkpoint = self.trainer.best_checkpoint
+            self.server.run()
+
+
+def test_the_checkpoint_path_reaches_the_server_from_the_apps_storage(cluster, tmp_path):
+    import shutil
+
+    flow = TrainThenDeploy(tmp_path / "runs")
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage"))
+    app.start()
+    try:
+        wait_for(lambda: flow.trainer.has_succeeded, timeout=300, what="the training")
+        checkpoint = flow.trainer.best_checkpoint
+        assert checkpoint.origin_name == "root.trainer"  # a lightnb Path the trainer made
+        shutil.rmtree(tmp_path / "runs")  # the trainer's own files are gone (as on another machine)
+        flow.deploy = True
+        url = wait_for(lambda: flow.server.url, timeout=180, what="the server's url")
+        answer = httpx.post(url + "predict", json={"inputs": [[0.5]]}, timeout=10).json()
+        assert abs(answer["outputs"][0][0] - 2.0) < 0.5
+        assert os.path.isfile(checkpoint)  # brought back from the app's storage
     finally:
         app.stop()

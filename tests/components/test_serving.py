@@ -93,7 +93,7 @@ def test_tensorboard_works_through_the_proxy(jupyter, servers):
         assert assets and not any(asset.startswith("/") for asset in assets)
         assert http.get(assets[0]).status_code == 200
         runs = wait_for(lambda: http.get("data/runs").json(), what="the runs through the proxy")
-        assert "version_0" in runs
+        assert "trainer/version_0" in runs
 
 
 def test_gradio_links_follow_the_proxy_and_it_still_answers_directly(jupyter, servers):

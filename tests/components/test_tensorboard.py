@@ -6,10 +6,11 @@ import socket
 
 import httpx
 
-from lightnb import LightningApp, LightningFlow
-from lightnb.components import TensorBoardWork
+from lightnb import Drive, LightningApp, LightningFlow
+from lightnb.components import TensorBoardWork, TrainerWork
 
 from .conftest import wait_for
+from .models import NoisyLine, Regressor
 
 
 class Board(LightningFlow):
@@ -30,8 +31,9 @@ def test_tensorboard_shows_the_runs_the_trainer_wrote_and_ends_with_the_app(clus
         url = wait_for(lambda: flow.tensorboard.url, timeout=180, what="TensorBoard's url")
         assert url.endswith("/")  # relative asset URLs need the trailing slash (also behind a proxy)
         runs = wait_for(lambda: httpx.get(url + "data/runs", timeout=30).json(), what="the runs")
-        assert sorted(runs) == ["version_0", "version_1"]
-        tags = wait_for(lambda: httpx.get(url + "data/plugin/scalars/tags", timeout=30).json().get("version_0"),
+        assert sorted(runs) == ["trainer/version_0", "trainer/version_1"]
+        tags = wait_for(lambda: httpx.get(url + "data/plugin/scalars/tags", timeout=30).json()
+                        .get("trainer/version_0"),
                         what="the logged scalars")
         assert "val_loss" in tags
         assert worker_processes.started()  # TensorBoard runs in a process of its own
@@ -62,3 +64,39 @@ def test_a_port_in_use_fails_the_work_naming_the_port(cluster, tmp_path):
         finally:
             app.stop()
     assert str(port) in board.status.message
+
+
+class TrainIntoDrive(LightningFlow):
+    def __init__(self, root_dir, drive):
+        super().__init__()
+        self.trainer = TrainerWork(Regressor, NoisyLine, max_epochs=2, root_dir=root_dir, drive=drive)
+        self.board = TensorBoardWork(drive, reload_interval=1)
+        self.show = False
+
+    def run(self):
+        self.trainer.run()
+        if self.show:
+            self.board.run()
+
+
+def test_tensorboard_follows_the_runs_a_trainer_put_in_a_drive(cluster, tmp_path, worker_processes):
+    import shutil
+
+    flow = TrainIntoDrive(tmp_path / "runs", Drive("lit://runs"))
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage"))
+    app.start()
+    try:
+        wait_for(lambda: flow.trainer.has_succeeded, timeout=300, what="the training")
+        shutil.rmtree(tmp_path / "runs")  # TensorBoard must find the run in the drive, not on this disk
+        flow.show = True
+        url = wait_for(lambda: flow.board.url, timeout=180, what="TensorBoard's url")
+        runs = wait_for(lambda: httpx.get(url + "data/runs", timeout=30).json(), what="the run from the drive")
+        assert runs == ["trainer/version_0"]
+        tags = wait_for(lambda: httpx.get(url + "data/plugin/scalars/tags", timeout=30).json()
+                        .get("trainer/version_0"), what="the logged scalars")
+        assert "val_loss" in tags
+        # The whole run is in the drive, its checkpoints too.
+        assert "trainer/version_0/checkpoints" in flow.trainer.drive.list("trainer/version_0")
+    finally:
+        app.stop()
+    worker_processes.assert_none_left()

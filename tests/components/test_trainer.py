@@ -47,7 +47,7 @@ def test_training_streams_progress_and_metrics_and_writes_the_best_checkpoint(cl
     assert trainer.module_params == {"hidden": 8, "slow": 0.02, "lr": 0.05}
     assert len([p for p in flow.seen_progress if 0 < p < 1]) >= 2  # several updates reached the flow
     assert trainer.metrics["val_loss"] < 0.5 and trainer.best_score <= trainer.metrics["val_loss"] + 1e-6
-    assert trainer.log_dir == os.path.join(str(tmp_path), "version_0")
+    assert trainer.log_dir == os.path.join(str(tmp_path), "trainer", "version_0")  # runs grouped by work
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(trainer.log_dir))
     assert os.path.dirname(trainer.best_checkpoint) == trainer.checkpoint_dir
     assert os.path.isfile(trainer.best_checkpoint) and os.path.isfile(trainer.last_checkpoint)
@@ -71,7 +71,7 @@ def test_stop_ends_the_training_at_the_next_step_and_keeps_the_last_checkpoint(c
 
     assert trainer.has_stopped
     assert 5 <= trainer.step < 50 * 96 and trainer.progress < 0.1
-    assert trainer.last_checkpoint == os.path.join(trainer.checkpoint_dir, "last.ckpt")
+    assert str(trainer.last_checkpoint) == os.path.join(trainer.checkpoint_dir, "last.ckpt")
     saved = torch.load(trainer.last_checkpoint, map_location="cpu", weights_only=False)
     assert saved["global_step"] == trainer.step  # the checkpoint holds where the training got to
 
