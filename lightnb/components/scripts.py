@@ -252,6 +252,16 @@ def run_process(work: LightningWork, argv: Sequence[str] | str, *, what: str, cw
     return tree
 
 
+def run_recording_exit(work: LightningWork, argv: Sequence[str] | str, **options: Any) -> None:
+    """:func:`run_process`, keeping the exit code in ``work.exit_code`` (state the flow can read)."""
+    try:
+        run_process(work, argv, **options)
+    except ProcessFailed as failure:
+        work.exit_code = failure.code  # type: ignore[attr-defined]
+        raise
+    work.exit_code = 0  # type: ignore[attr-defined]
+
+
 def describe_exit(what: str, code: int, stderr_tail: str) -> str:
     if code < 0:
         try:
@@ -316,6 +326,10 @@ class _PythonScript(LightningWork):
                 "worker's working directory unless cwd= is given)."
             )
 
+    def _run_python(self, argv: list[str]) -> None:
+        run_recording_exit(self, argv, what=f"the script {self.script_path}", cwd=self.cwd,
+                           env=child_environment(self.env, PYTHONUNBUFFERED="1"))
+
     def _prepare(self, script_args: Sequence[str] | str | None) -> list[str]:
         if script_args is not None:
             self.script_args = _check_args(type(self).__name__, script_args)
@@ -364,14 +378,7 @@ class TracerPythonScript(_PythonScript):
             runner = [sys.executable, "-u", _TRACER]
             if self._outputs:
                 runner += ["--outputs", outputs_file, ",".join(self._outputs)]
-            argv = [*runner, "--", self.script_path, *args]
-            try:
-                run_process(self, argv, what=f"the script {self.script_path}", cwd=self.cwd,
-                            env=child_environment(self.env, PYTHONUNBUFFERED="1"))
-            except ProcessFailed as failure:
-                self.exit_code = failure.code
-                raise
-            self.exit_code = 0
+            self._run_python([*runner, "--", self.script_path, *args])
             if self._outputs:
                 self._collect(outputs_file)
 
@@ -401,14 +408,7 @@ class PopenPythonScript(_PythonScript):
     def run(self, script_args: Sequence[str] | str | None = None) -> None:
         args = self._prepare(script_args)
         self._check_script()
-        argv = [sys.executable, self.script_path, *args]
-        try:
-            run_process(self, argv, what=f"the script {self.script_path}", cwd=self.cwd,
-                        env=child_environment(self.env, PYTHONUNBUFFERED="1"))
-        except ProcessFailed as failure:
-            self.exit_code = failure.code
-            raise
-        self.exit_code = 0
+        self._run_python([sys.executable, self.script_path, *args])
 
 
 class ShellWork(LightningWork):
@@ -441,16 +441,12 @@ class ShellWork(LightningWork):
         shell = isinstance(command, str)
         label = command if shell else shlex.join(command)
         try:
-            run_process(self, command, what=f"the command {label!r}", cwd=self.cwd,
-                        env=child_environment(self.env), shell=shell)
-        except ProcessFailed as failure:
-            self.exit_code = failure.code
-            raise
+            run_recording_exit(self, command, what=f"the command {label!r}", cwd=self.cwd,
+                               env=child_environment(self.env), shell=shell)
         except FileNotFoundError as missing:
             raise FileNotFoundError(f"{self.name}: cannot run {label!r}: {missing.strerror}: "
                                     f"{missing.filename!r} (is it installed on the worker, and on its PATH?)"
                                     ) from None
-        self.exit_code = 0
 
 
 def _check_command(command: Any) -> str | list[str]:

@@ -2,52 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
-import torch
+from components_models import Deploy, Regressor
+from components_support import RunWork, gradio_predict, wait_for
 
-from lightnb import LightningApp, LightningFlow
+from lightnb import LightningApp
 from lightnb.components import ServeGradio
-
-from .conftest import wait_for
-from .models import Regressor
-
-
-class Deploy(ServeGradio):
-    inputs = "number"
-    outputs = "number"
-    title = "y = f(x)"
-
-    def predict(self, x):
-        with torch.no_grad():
-            return float(self.model(torch.tensor([[float(x)]]))[0, 0])
-
-
-class Serve(LightningFlow):
-    def __init__(self, server):
-        super().__init__()
-        self.server = server
-
-    def run(self):
-        self.server.run()
-
-
-def gradio_predict(url: str, *inputs, headers=None) -> object:
-    """Call a Gradio app's ``predict`` endpoint through its HTTP API, as `curl` would."""
-    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
-        event = http.post("gradio_api/call/predict", json={"data": list(inputs)})
-        event.raise_for_status()
-        stream = http.get(f"gradio_api/call/predict/{event.json()['event_id']}")
-    lines = stream.text.splitlines()
-    assert "event: complete" in lines, stream.text
-    return json.loads(lines[lines.index("event: complete") + 1].removeprefix("data: "))[0]
 
 
 def test_gradio_serves_a_checkpoint_and_redeploys_another_without_restarting(cluster, checkpoints,
                                                                             worker_processes):
     server = Deploy(checkpoints["up"], module_class=Regressor)
-    app = LightningApp(Serve(server), cluster=cluster)
+    app = LightningApp(RunWork(server), cluster=cluster)
     app.start()
     try:
         url = wait_for(lambda: server.url, timeout=180, what="the Gradio url")
@@ -84,7 +50,7 @@ class Broken(ServeGradio):
 
 def test_a_model_that_cannot_be_built_fails_the_work_with_the_reason(cluster):
     server = Broken(raise_exception=False)
-    app = LightningApp(Serve(server), cluster=cluster)
+    app = LightningApp(RunWork(server), cluster=cluster)
     app.start()
     try:
         wait_for(lambda: server.has_failed, what="the work to fail")

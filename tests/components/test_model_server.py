@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 
 import httpx
+from components_models import NoisyLine, Regressor
+from components_support import RunWork, wait_for
 from pydantic import BaseModel
 
 from lightnb import LightningApp, LightningFlow
 from lightnb.components import ModelServer, TrainerWork
-
-from .conftest import wait_for
-from .models import NoisyLine, Regressor
 
 
 class TrainThenServe(LightningFlow):
@@ -27,15 +26,6 @@ class TrainThenServe(LightningFlow):
         self.trainer.run()
         if self.trainer.best_checkpoint and self.server.checkpoint != self.trainer.best_checkpoint:
             self.server.checkpoint = self.trainer.best_checkpoint
-        self.server.run()
-
-
-class Serve(LightningFlow):
-    def __init__(self, server):
-        super().__init__()
-        self.server = server
-
-    def run(self):
         self.server.run()
 
 
@@ -93,12 +83,12 @@ class Thermometer(ModelServer):
 
 def test_a_subclass_serves_its_own_request_and_response_models(cluster):
     server = Thermometer()
-    app = LightningApp(Serve(server), cluster=cluster)
+    app = LightningApp(RunWork(server), cluster=cluster)
     app.start()
     try:
         url = wait_for(lambda: server.url, what="the server's url")
         answer = httpx.post(url + "predict", json={"celsius": 100}, timeout=10).json()
-        assert answer == {"fahrenheit": 212.0, "served_by": "root.server"}
+        assert answer == {"fahrenheit": 212.0, "served_by": "root.work"}
         assert httpx.post(url + "predict", json={"celsius": "hot"}, timeout=10).status_code == 422
     finally:
         app.stop()
@@ -106,7 +96,7 @@ def test_a_subclass_serves_its_own_request_and_response_models(cluster):
 
 def test_a_new_checkpoint_is_served_without_a_restart_and_a_bad_one_is_refused(cluster, checkpoints):
     server = ModelServer(checkpoints["up"], module_class=Regressor)
-    app = LightningApp(Serve(server), cluster=cluster)
+    app = LightningApp(RunWork(server), cluster=cluster)
     app.start()
     try:
         url = wait_for(lambda: server.url, what="the server's url")
@@ -131,7 +121,7 @@ def test_a_new_checkpoint_is_served_without_a_restart_and_a_bad_one_is_refused(c
 
 def test_without_a_checkpoint_predict_says_there_is_no_model_yet(cluster):
     server = ModelServer(module_class=Regressor)
-    app = LightningApp(Serve(server), cluster=cluster)
+    app = LightningApp(RunWork(server), cluster=cluster)
     app.start()
     try:
         url = wait_for(lambda: server.url, what="the server's url")

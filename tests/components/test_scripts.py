@@ -5,11 +5,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from components_support import RunWork, wait_for
 
 from lightnb import AppFailed, LightningApp, LightningFlow
 from lightnb.components import PopenPythonScript, ShellWork, TracerPythonScript
-
-from .conftest import wait_for
 
 
 def write(folder, name: str, code: str) -> str:
@@ -46,15 +45,6 @@ class ArgsFromState(LightningFlow):
             self.runs = 1 if self.lr == 0.1 else 2
         if self.runs == 2:
             self.stop("both runs done")
-
-
-class Parallel(LightningFlow):
-    def __init__(self, work):
-        super().__init__()
-        self.work = work
-
-    def run(self):
-        self.work.run()
 
 
 @pytest.fixture
@@ -147,7 +137,7 @@ def test_script_arguments_come_from_state(cluster, project):
 def test_shell_command_streams_output_as_printed_and_stops_its_whole_tree(cluster, client, worker_processes):
     # The shell starts a child (sleep); both must end on stop().
     work = ShellWork("echo ready; echo warming up >&2; sleep 600 | cat; echo never", parallel=True)
-    app = LightningApp(Parallel(work), cluster=cluster)
+    app = LightningApp(RunWork(work), cluster=cluster)
     app.start()
     try:
         wait_for(lambda: "ready" in app.logs("root.work"), what="the command's first line while it runs")
@@ -187,7 +177,7 @@ def test_stopping_the_app_ends_a_script_and_the_processes_it_started(cluster, pr
         time.sleep(600)
     """)
     work = TracerPythonScript("spawner.py", cwd=project, parallel=True)
-    app = LightningApp(Parallel(work), cluster=cluster)
+    app = LightningApp(RunWork(work), cluster=cluster)
     app.start()
     wait_for(lambda: any("child started" in line for line in app.logs("root.work")), what="the script's child")
     assert len(worker_processes.started()) >= 2

@@ -9,14 +9,12 @@ import sys
 
 import httpx
 import pytest
+from components_models import Deploy, Regressor
+from components_support import gradio_predict, wait_for
 
 from lightnb import LightningApp, LightningFlow
 from lightnb.components import ModelServer, TensorBoardWork
 from lightnb.components._serving import free_port
-
-from .conftest import wait_for
-from .models import Regressor
-from .test_gradio import Deploy, gradio_predict
 
 TOKEN = "lightnb-test-token"
 BASE_URL = "/user/tester/"

@@ -5,30 +5,20 @@ from __future__ import annotations
 import socket
 
 import httpx
+from components_models import NoisyLine, Regressor
+from components_support import RunWork, wait_for
 
 from lightnb import Drive, LightningApp, LightningFlow
 from lightnb.components import TensorBoardWork, TrainerWork
 
-from .conftest import wait_for
-from .models import NoisyLine, Regressor
-
-
-class Board(LightningFlow):
-    def __init__(self, logdir):
-        super().__init__()
-        self.tensorboard = TensorBoardWork(logdir, reload_interval=1)
-
-    def run(self):
-        self.tensorboard.run()
-
 
 def test_tensorboard_shows_the_runs_the_trainer_wrote_and_ends_with_the_app(cluster, checkpoints,
                                                                          worker_processes):
-    flow = Board(checkpoints["root_dir"])
+    flow = RunWork(TensorBoardWork(checkpoints["root_dir"], reload_interval=1))
     app = LightningApp(flow, cluster=cluster)
     app.start()
     try:
-        url = wait_for(lambda: flow.tensorboard.url, timeout=180, what="TensorBoard's url")
+        url = wait_for(lambda: flow.work.url, timeout=180, what="TensorBoard's url")
         assert url.endswith("/")  # relative asset URLs need the trailing slash (also behind a proxy)
         runs = wait_for(lambda: httpx.get(url + "data/runs", timeout=30).json(), what="the runs")
         assert sorted(runs) == ["trainer/version_0", "trainer/version_1"]
@@ -39,17 +29,8 @@ def test_tensorboard_shows_the_runs_the_trainer_wrote_and_ends_with_the_app(clus
         assert worker_processes.started()  # TensorBoard runs in a process of its own
     finally:
         app.stop()
-    assert flow.tensorboard.has_stopped and flow.tensorboard.url is None
+    assert flow.work.has_stopped and flow.work.url is None
     worker_processes.assert_none_left()
-
-
-class Taken(LightningFlow):
-    def __init__(self, board):
-        super().__init__()
-        self.tensorboard = board
-
-    def run(self):
-        self.tensorboard.run()
 
 
 def test_a_port_in_use_fails_the_work_naming_the_port(cluster, tmp_path):
@@ -57,7 +38,7 @@ def test_a_port_in_use_fails_the_work_naming_the_port(cluster, tmp_path):
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         board = TensorBoardWork(tmp_path, port=port, raise_exception=False)
-        app = LightningApp(Taken(board), cluster=cluster)
+        app = LightningApp(RunWork(board), cluster=cluster)
         app.start()
         try:
             wait_for(lambda: board.has_failed, timeout=120, what="the work to fail")

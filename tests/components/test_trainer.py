@@ -6,12 +6,11 @@ import os
 
 import pytest
 import torch
+from components_models import NoisyLine, Regressor
+from components_support import wait_for
 
 from lightnb import LightningApp, LightningFlow
 from lightnb.components import TrainerWork
-
-from .conftest import wait_for
-from .models import NoisyLine, Regressor
 
 
 class Train(LightningFlow):

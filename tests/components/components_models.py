@@ -6,6 +6,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightnb.components import ServeGradio
+
 
 class Regressor(L.LightningModule):
     def __init__(self, hidden: int = 8, lr: float = 0.05, slow: float = 0.0):
@@ -50,3 +52,15 @@ class NoisyLine(L.LightningDataModule):
 
     def val_dataloader(self):
         return DataLoader(self.val_set, batch_size=self.batch_size)
+
+
+class Deploy(ServeGradio):
+    """The line model behind a Gradio interface: a number in, a number out."""
+
+    inputs = "number"
+    outputs = "number"
+    title = "y = f(x)"
+
+    def predict(self, x):
+        with torch.no_grad():
+            return float(self.model(torch.tensor([[float(x)]]))[0, 0])
