@@ -10,6 +10,12 @@ from lightnb import LightningApp, LightningFlow
 from lightnb.components import TrainerWork
 
 
+@pytest.fixture(autouse=True)
+def app_storage(tmp_path, monkeypatch):
+    """Apps of these tests keep their files (Paths, drives) in a folder of the test's own."""
+    monkeypatch.setenv("LIGHTNB_STORAGE", str(tmp_path / "storage"))
+
+
 @pytest.fixture(scope="module")
 def client(cluster):
     from distributed import Client
@@ -50,7 +56,7 @@ def checkpoints(cluster, tmp_path_factory) -> dict[str, str]:
     (y ≈ -2x + 1), and the runs folder they were logged to."""
     root_dir = str(tmp_path_factory.mktemp("runs"))
     flow = TrainTwice(root_dir)
-    app = LightningApp(flow, cluster=cluster)
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path_factory.mktemp("storage")))
     app.start()
     app.wait(300)
     up, down = flow.best

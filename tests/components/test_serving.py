@@ -65,9 +65,9 @@ class Servers(LightningFlow):
 
 
 @pytest.fixture(scope="module")
-def servers(cluster, checkpoints):
+def servers(cluster, checkpoints, tmp_path_factory):
     flow = Servers(checkpoints["root_dir"], checkpoints["up"])
-    app = LightningApp(flow, cluster=cluster)
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path_factory.mktemp("storage")))
     app.start()
     try:
         wait_for(lambda: all(w.url for w in (flow.tensorboard, flow.gradio, flow.api)), timeout=300,
