@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +22,6 @@ def outputs_of(cell) -> tuple[str, list[dict]]:
 
 
 def test_the_demo_notebook_runs_end_to_end_in_a_real_kernel(tmp_path, monkeypatch):
-    # The demo shows the notebook front's form and view: it runs once lightnb.ui is part of the package.
-    pytest.importorskip("lightnb.ui", reason="the demo needs the notebook front (lightnb.ui)")
     # The kernel imports this checkout's lightnb, and writes its runs and storage in a folder of its own.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
