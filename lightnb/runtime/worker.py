@@ -245,6 +245,10 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
     """Run one work call here; everything it does is reported through ``transport``, its final status
     last. ``ready`` runs once the call is registered here, before it reports that it runs."""
     channel = WorkChannel(work_name, call_id, transport)
+    # Before unpickling: a library it imports (lightning) creates logging handlers holding sys.stderr, which
+    # must be the routers for what the work logs to reach its log, not the worker's terminal (or, through
+    # ipykernel, whichever notebook cell runs at the time).
+    capture.install()
     try:
         work, args, kwargs, app_context = cloudpickle.loads(payload)
     except BaseException as error:
