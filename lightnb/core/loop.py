@@ -100,8 +100,6 @@ class AppLoop:
         self._works: dict[str, LightningWork] = {}
         self._ready: dict[LightningWork, None] = {}  # works with queued calls, in request order
         self._pushes: dict[LightningWork, dict[str, Any]] = {}
-        # Per (work name, call id): the last batch applied (batches may arrive twice: by event and by result).
-        self._seen_seq: dict[tuple[str, str], int] = {}
         self._push_seq = 0
         self._flow_stack: list[str] = []
         self._listeners: list[Listener] = []
@@ -273,10 +271,8 @@ class AppLoop:
     # -- events from the runtime --------------------------------------------------------------------------
     def _apply_batch(self, batch: WorkBatch) -> None:
         work = self._works.get(batch.work_name)
-        key = (batch.work_name, batch.call_id)
-        if work is None or batch.seq <= self._seen_seq.get(key, 0):
+        if work is None:
             return
-        self._seen_seq[key] = batch.seq
         table = work._calls
         call = table.find(batch.call_id)
         current = call is not None and not call.is_finished

@@ -32,7 +32,8 @@ class CallSpec:
 
 @dataclass(frozen=True)
 class WorkBatch:
-    """Changes, log output and status updates of one running call, in the order the work made them."""
+    """Changes, log output and status updates of one running call, in the order the work made them.
+    Batches of one execution arrive in order, each once; ``seq`` numbers them within that execution."""
 
     work_name: str
     call_id: str

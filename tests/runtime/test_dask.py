@@ -415,10 +415,13 @@ def test_on_a_cluster_lightnb_did_not_configure_a_dead_worker_still_means_one_ru
     class DiesOnce(LightningWork):
         def __init__(self):
             super().__init__(raise_exception=False)
+            self.began = False
 
         def run(self):
             with open(runs, "a") as f:
                 f.write("run\n")
+            self.began = True  # reported before the process dies: the refused re-run must still be heard
+            time.sleep(0.5)
             os.kill(os.getpid(), 9)
 
     class Root(LightningFlow):
@@ -435,5 +438,6 @@ def test_on_a_cluster_lightnb_did_not_configure_a_dead_worker_still_means_one_ru
                       scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as plain:
         app = LightningApp(Root(), cluster=plain).start()
         app.wait(120)
+    assert app.root.work.began
     assert "died" in app.root.work.status.message
     assert runs.read_text().count("run") == 1
