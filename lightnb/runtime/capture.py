@@ -78,12 +78,3 @@ def route(sink: Sink) -> Iterator[None]:
             _routes.pop(ident, None)
         else:
             _routes[ident] = previous
-
-
-def route_thread(ident: int, sink: Sink | None) -> None:
-    """Route another thread's output (a thread the work started), or stop routing it (``sink=None``)."""
-    install()
-    if sink is None:
-        _routes.pop(ident, None)
-    else:
-        _routes[ident] = sink

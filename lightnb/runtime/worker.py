@@ -52,7 +52,6 @@ class WorkChannel:
         self._set_index: dict[str, int] = {}
         self._scheduled = False
         self._seq = 0
-        self.closed = False
 
     def set(self, attribute: str, value: Any) -> None:
         # Containers are copied now: the work may mutate them again before the flush.
@@ -258,7 +257,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
             f"{type(error).__name__}: {error}\n{_hint_for(error)}"
         )
         channel.status(WorkStageStatus.FAILED, message, "unpickling")
-        _final(channel)
+        channel.flush()
         return
     key = (app_id, work_name)
     with REGISTRY.lock:
@@ -279,7 +278,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         REGISTRY.stopped_early.discard((app_id, work_name, call_id))
         del REGISTRY.running[key]
         channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
-        _final(channel)
+        channel.flush()
         return
     work._set_observer(observer)  # type: ignore[arg-type]
     object.__setattr__(work, "_executing", True)
@@ -316,7 +315,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         work._set_observer(None)
         if REGISTRY.running.get(key) is running:
             del REGISTRY.running[key]
-    _final(channel)
+    channel.flush()
 
 
 def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -326,11 +325,6 @@ def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs
     for value in work._public_values().values():
         if isinstance(value, StateValue):
             value.before_call(work, as_argument=False)
-
-
-def _final(channel: WorkChannel) -> None:
-    channel.closed = True
-    channel.flush()
 
 
 def _call_on_exit(work: LightningWork, channel: WorkChannel) -> None:
