@@ -172,10 +172,6 @@ class CallTable:
             return NOT_STARTED
         return self.calls[self.latest].status
 
-    @property
-    def busy(self) -> bool:
-        return self.active is not None or bool(self.queue)
-
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"latest_call_hash": self.latest}
         for call_hash, call in self.calls.items():

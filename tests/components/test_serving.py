@@ -124,12 +124,15 @@ def test_servers_bind_loopback_only(servers):
 
     import psutil
 
+    listening = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    for work in (servers.tensorboard, servers.gradio, servers.api):
+        assert work.url == f"http://127.0.0.1:{work.port}/"
+        assert listening.get(work.port) == "127.0.0.1", f"{work.name} listens on {listening.get(work.port)}"
     outside = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
                if a.family == socket.AF_INET and not a.address.startswith("127.")]
     if not outside:
-        pytest.skip("this machine has no address other than loopback to try")
+        pytest.skip("this machine has no address other than loopback to connect from")
     for work in (servers.tensorboard, servers.gradio, servers.api):
-        assert work.url == f"http://127.0.0.1:{work.port}/"
         with socket.socket() as probe:
             probe.settimeout(2)
             assert probe.connect_ex((outside[0], work.port)) != 0, f"{work.name} answers on {outside[0]}"
