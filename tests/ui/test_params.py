@@ -104,6 +104,9 @@ def test_a_submission_changes_what_the_flow_does(kernel):
     kernel.wait_for(lambda m: m["content"].get("comm_id") == model_id
                     and m["content"].get("data", {}).get("state", {}).get("values") == {"lr": 0.5, "epochs": 6},
                     30, since=start, what="the form showing the new value")
+    # ... and the flow reacts to the cell's value as it did to the form's.
+    expected = [[0.01, 2], [0.5, 4], [0.5, 6]]
+    assert _eventually(kernel, "app.root.learner.trained", expected) == expected
 
 
 def test_invalid_input_is_shown_and_never_reaches_the_app(kernel):
