@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import psutil
 import pytest
 from script_apps import (
@@ -151,13 +152,20 @@ def test_parameters_and_environment_reach_the_works(remote: RemoteCluster, tmp_p
     assert state["works"]["counter"]["vars"]["greeting"] == "hello there"
 
 
-def test_a_failing_work_exits_1_with_its_traceback(remote: RemoteCluster, tmp_path: Path) -> None:
-    (tmp_path / "failing.py").write_text(FAILING_APP)
-    run = lightnb("run", "failing.py", "--cluster", remote.address, cwd=tmp_path)
+@pytest.mark.parametrize("as_notebook", [False, True], ids=["script", "notebook"])
+def test_a_failing_work_exits_1_with_its_traceback(remote: RemoteCluster, tmp_path: Path, as_notebook: bool) -> None:
+    if as_notebook:  # its code exists only in the client's memory: the workers cannot read its lines
+        app_file = write_notebook(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FAILING_APP)]),
+                                  tmp_path / "failing.ipynb")
+    else:
+        app_file = tmp_path / "failing.py"
+        app_file.write_text(FAILING_APP)
+    run = lightnb("run", app_file.name, "--cluster", remote.address, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "lightnb: Root failed: root.broken failed:" in run.stderr
     assert "ValueError: bad value 42" in run.stderr
-    assert re.search(r'failing.py", line 5, in check\n\s+raise ValueError', run.stderr)
+    assert re.search(rf'{app_file.name}.*", line \d+, in run\n\s+check\(42\)\n.*", line \d+, in check\n'
+                     r'\s+raise ValueError', run.stderr), run.stderr
     assert "root.broken: failed (ValueError: bad value 42)" in run.stdout
 
 

@@ -225,7 +225,7 @@ class AppLoop:
         except AppEnd as end:
             self._end(AppStage.FAILED if end.failed else AppStage.STOPPED, end.message)
         except BaseException as error:
-            from ..runtime.worker import format_user_traceback
+            from ..runtime.tracebacks import format_user_traceback
 
             self._end(AppStage.FAILED, f"{self._current_flow} failed:\n{format_user_traceback(error)}")
         finally:

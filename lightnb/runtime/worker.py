@@ -13,7 +13,6 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -24,12 +23,10 @@ from ..core.values import StateValue, plain
 from ..core.work import WorkStopped
 from . import capture, context
 from .protocol import Entry, WorkBatch
+from .tracebacks import RemoteTraceback
 
 if TYPE_CHECKING:
     from ..core.work import LightningWork
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
-
 
 @dataclass
 class Transport:
@@ -78,7 +75,8 @@ class WorkChannel:
         if kick:
             self._transport.schedule(self.flush)
 
-    def status(self, stage: WorkStageStatus, message: str | None = None, reason: str | None = None) -> None:
+    def status(self, stage: WorkStageStatus, message: str | RemoteTraceback | None = None,
+               reason: str | None = None) -> None:
         with self._lock:
             self._entries.append(("status", stage.value, message, reason, time.time()))
             # A set after a status must not merge into an entry before it.
@@ -113,7 +111,14 @@ class WorkChannel:
 
 def loads_batch(data: bytes) -> WorkBatch:
     work_name, call_id, seq, entries, worker = cloudpickle.loads(data)
+    entries = [_rendered(entry) for entry in entries]
     return WorkBatch(work_name, call_id, seq, entries, worker)
+
+
+def _rendered(entry: Entry) -> Entry:
+    if entry[0] == "status" and isinstance(entry[2], RemoteTraceback):
+        return (*entry[:2], entry[2].render(), *entry[3:])
+    return entry
 
 
 def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], worker: str | None) -> bytes:
@@ -303,7 +308,8 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
             _call_on_exit(work, channel)
             channel.status(WorkStageStatus.STOPPED, "stopped by the app", "stop")
         else:
-            channel.status(WorkStageStatus.FAILED, format_user_traceback(error), "user_exception")
+            # Rendered on the app's side, which has the source of code defined in the notebook.
+            channel.status(WorkStageStatus.FAILED, RemoteTraceback.capture(error), "user_exception")
     else:
         if observer.stop_requested.is_set():
             _call_on_exit(work, channel)
@@ -342,14 +348,6 @@ class ReturnedValue(Exception):
             "through a running app. Set the result as an attribute of the work (self.result = ...), or wrap "
             "a large object in lightnb.Payload and set that."
         )
-
-
-def format_user_traceback(error: BaseException) -> str:
-    """The traceback of an error in user code, without lightnb's own frames at its top."""
-    tb = error.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def _hint_for(error: BaseException) -> str:

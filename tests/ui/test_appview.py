@@ -83,6 +83,9 @@ def test_the_view_updates_while_a_cell_blocks(kernel):
     assert good["stage"] == "succeeded" and good["progress"] == 1.0
     assert good["logs"][-1] == "step 12 of 12"
     assert bad["stage"] == "failed" and "boom at the end" in bad["message"] and "ValueError" in bad["message"]
+    # The work ran on a worker process, which has no copy of the notebook's cells: the source lines of its
+    # traceback come from the kernel.
+    assert '    raise ValueError("boom at the end")\n' in bad["message"]
     assert components["root"]["kind"] == "flow" and good["parent"] == "root"
 
 
