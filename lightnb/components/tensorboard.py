@@ -78,11 +78,13 @@ class TensorBoardWork(ServerWork):
         self.reload_interval = float(reload_interval)
         self.extra_args = [str(arg) for arg in (extra_args or [])]
         self._mirror: str | None = None
+        self._mirrored: dict[str, Any] = {}  # what the mirror holds: only changed files are brought again
 
     def start_server(self, host: str, port: int | None) -> tuple[Any, int]:
         port = port or free_port(host)
         if isinstance(self.logdir, Drive):
             self._mirror = tempfile.mkdtemp(prefix="lightnb-tensorboard-")
+            self._mirrored = {}
             self.on_tick()
             folder = self._mirror
         else:
@@ -105,7 +107,7 @@ class TensorBoardWork(ServerWork):
         mirror = Drive(self.logdir.id, root_folder=self._mirror)
         for entry in mirror.list("."):
             try:
-                mirror.get(entry, overwrite=True)
+                mirror._refresh(entry, self._mirrored)
             except Exception:  # one unreadable entry must not take TensorBoard down; say why in the log
                 log_output(self, f"{self.name}: could not bring {entry!r} from {self.logdir.id}:\n"
                                  f"{traceback.format_exc()}", "stderr")

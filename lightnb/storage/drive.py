@@ -126,22 +126,7 @@ class Drive(StateValue):
         """
         relative = keys.safe_relative(path, f"drive {self.id}")
         store = self._store()
-        if component_name is not None:
-            if not store.exists(self._key(store, component_name, relative)):
-                holders = self._holders(store, relative)
-                where = f" (it is held by {', '.join(holders)})" if holders else ""
-                raise FileNotFoundError(f"drive {self.id} has no {relative!r} for component {component_name}"
-                                        f"{where}")
-            holder = component_name
-        else:
-            holders = self._holders(store, relative)
-            if not holders:
-                raise FileNotFoundError(self._missing(store, relative))
-            if len(holders) > 1:
-                raise ValueError(f"{relative!r} is held by several components of drive {self.id}: "
-                                 f"{', '.join(holders)}. Say which one: drive.get({relative!r}, "
-                                 f"component_name={holders[0]!r})")
-            holder = holders[0]
+        holder = self._holder(store, relative, component_name)
         target = os.path.join(self._folder(), *relative.split("/"))
         if os.path.exists(target) and not overwrite:
             raise FileExistsError(f"{target} already exists; drive.get({relative!r}, overwrite=True) "
@@ -149,6 +134,33 @@ class Drive(StateValue):
         store.download(self._key(store, holder, relative), target,
                        inside=(keys.drive_key(self.name), f"drive {self.id}"))
         return pathlib.Path(target)
+
+    def _refresh(self, path: str, seen: dict[str, Any]) -> None:
+        """``get(path, overwrite=True)``, bringing only the files changed since the last refresh with the
+        same ``seen`` (so following a drive on an object store costs what changed, not the whole drive)."""
+        relative = keys.safe_relative(path, f"drive {self.id}")
+        store = self._store()
+        holder = self._holder(store, relative, None)
+        store.download(self._key(store, holder, relative), os.path.join(self._folder(), *relative.split("/")),
+                       inside=(keys.drive_key(self.name), f"drive {self.id}"), seen=seen)
+
+    def _holder(self, store: Store, relative: str, component_name: str | None) -> str:
+        """The component whose copy of ``relative`` to get: ``component_name``, or the only one holding it."""
+        if component_name is not None:
+            if not store.exists(self._key(store, component_name, relative)):
+                holders = self._holders(store, relative)
+                where = f" (it is held by {', '.join(holders)})" if holders else ""
+                raise FileNotFoundError(f"drive {self.id} has no {relative!r} for component {component_name}"
+                                        f"{where}")
+            return component_name
+        holders = self._holders(store, relative)
+        if not holders:
+            raise FileNotFoundError(self._missing(store, relative))
+        if len(holders) > 1:
+            raise ValueError(f"{relative!r} is held by several components of drive {self.id}: "
+                             f"{', '.join(holders)}. Say which one: drive.get({relative!r}, "
+                             f"component_name={holders[0]!r})")
+        return holders[0]
 
     def list(self, path: str | os.PathLike[str] = ".", component_name: str | None = None) -> list[str]:
         """What ``path`` holds, one level deep like ``ls`` — across all components, or one — as paths

@@ -21,7 +21,7 @@ import socket
 import stat
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 from ..runtime import context
@@ -302,15 +302,41 @@ class Store:
             self.fs.put_file(source, temporary, **options)
             self.fs.mv(temporary, target)
 
-    def download(self, key: str, target: str, inside: tuple[str, str] | None = None) -> None:
+    def stamps(self, key: str) -> dict[str, Hashable | None]:
+        """The files under ``key`` (as :meth:`files`), each with a stamp that changes when the file is
+        replaced: size, modification time and inode of a local file; size and ETag (or modification time)
+        of an object."""
+        location = self.location(key)
+        if self.local:
+            found = {}
+            for relative in self.files(key):
+                status = os.stat(os.path.join(location, *relative.split("/")) if relative else location)
+                found[relative] = (status.st_size, status.st_mtime_ns, status.st_ino)
+            return found
+        self._fresh()
+        if self.fs.isfile(location):
+            return {"": _stamp(self.fs.info(location))}
+        prefix = location.rstrip("/") + "/"
+        return {path[len(prefix):]: _stamp(info) for path, info in self.fs.find(location, detail=True).items()
+                if path.startswith(prefix) and not keys.is_temporary(path.rsplit("/", 1)[-1])}
+
+    def download(self, key: str, target: str, inside: tuple[str, str] | None = None,
+                 seen: dict[str, Hashable | None] | None = None) -> None:
         """Bring the stored file or folder ``key`` to the local ``target`` (each file atomically).
-        ``inside=(base_key, what)`` refuses a file that a symbolic link leads out of ``base_key``."""
-        for relative in self.files(key):
+        ``inside=(base_key, what)`` refuses a file that a symbolic link leads out of ``base_key``. With
+        ``seen`` (the stamps of the files brought before, updated here) a file unchanged since it was last
+        brought, and still here, is not brought again."""
+        stamps = self.stamps(key) if seen is not None else dict.fromkeys(self.files(key))
+        for relative, stamp in sorted(stamps.items()):
             local = os.path.join(target, *relative.split("/")) if relative else target
             file_key = keys.join(key, relative) if relative else key
             if inside is not None:
                 self.check_inside(file_key, inside[0], inside[1], file_key[len(inside[0]) + 1:])
+            if stamp is not None and seen is not None and seen.get(file_key) == stamp and os.path.exists(local):
+                continue
             self._download_file(file_key, local)
+            if seen is not None:
+                seen[file_key] = stamp
         if not self.local and self.is_dir(key):
             os.makedirs(target, exist_ok=True)
 
@@ -346,3 +372,17 @@ class Store:
             return
         self.fs.rm(location, recursive=True)
         self._fresh()
+
+
+def _stamp(info: dict[str, Any]) -> Hashable | None:
+    """What tells a stored object's versions apart, from its fsspec ``info`` (keys differ by store): its
+    content hash where the store keeps one (the same bytes put again are the same version), else its
+    modification time."""
+    etag = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+    if etag is not None:
+        return info.get("size"), str(etag)
+    modified = next((info[name] for name in ("LastModified", "mtime", "last_modified", "updated", "created")
+                     if info.get(name) is not None), None)
+    if modified is None:
+        return None  # nothing to tell versions apart: always bring the file
+    return info.get("size"), str(modified)

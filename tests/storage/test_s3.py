@@ -241,3 +241,35 @@ def test_paths_between_machines_while_running_and_once_the_worker_is_gone(run_ap
     prefix = f"{BUCKET}/root/apps/{app.app_id}/paths"
     assert s3.cat(f"{prefix}/root.maker/rel/out/model.txt") == b"kept"
     assert s3.cat(f"{prefix}/root.live/rel/live/now.txt") == b"streamed"
+
+
+def test_following_a_drive_brings_only_what_changed(s3_env, tmp_path, monkeypatch):
+    # How TensorBoardWork follows the runs a trainer puts in a drive: every few seconds, for as long as it
+    # serves. Bringing the whole drive each time would re-download every checkpoint from the object store.
+    monkeypatch.setenv("LIGHTNB_STORAGE", f"{STORAGE}/following")
+    run = tmp_path / "trainer" / "run"
+    run.mkdir(parents=True)
+    (run / "events.1").write_text("one")
+    (run / "last.ckpt").write_text("AAAA")
+    trainer = Drive("lit://runs", component_name="root.trainer", root_folder=str(tmp_path / "trainer"))
+    trainer.put("run")
+    follower = Drive("lit://runs", root_folder=str(tmp_path / "follower"))
+    seen: dict = {}
+
+    def refresh() -> dict[str, tuple[str, int]]:
+        follower._refresh("run", seen)
+        return {file.name: (file.read_text(), file.stat().st_ino) for file in (tmp_path / "follower" / "run").iterdir()}
+
+    first = refresh()
+    assert {name: text for name, (text, _) in first.items()} == {"events.1": "one", "last.ckpt": "AAAA"}
+    assert refresh() == first  # nothing changed: no file was brought again (each would be a new file)
+
+    (run / "last.ckpt").write_text("BBBB")  # the same size, another content
+    (run / "events.2").write_text("two")
+    trainer.put("run")
+    third = refresh()
+    assert third["events.1"] == first["events.1"]
+    assert third["last.ckpt"][0] == "BBBB" and third["events.2"][0] == "two"
+
+    (tmp_path / "follower" / "run" / "events.1").unlink()  # a local copy gone is brought again
+    assert refresh()["events.1"][0] == "one"
