@@ -111,14 +111,11 @@ class WorkChannel:
 
 def loads_batch(data: bytes) -> WorkBatch:
     work_name, call_id, seq, entries, worker = cloudpickle.loads(data)
-    entries = [_rendered(entry) for entry in entries]
+    # A failure's traceback is rendered here, where the source of notebook-defined code is.
+    for index, entry in enumerate(entries):
+        if entry[0] == "status" and isinstance(entry[2], RemoteTraceback):
+            entries[index] = (*entry[:2], entry[2].render(), *entry[3:])
     return WorkBatch(work_name, call_id, seq, entries, worker)
-
-
-def _rendered(entry: Entry) -> Entry:
-    if entry[0] == "status" and isinstance(entry[2], RemoteTraceback):
-        return (*entry[:2], entry[2].render(), *entry[3:])
-    return entry
 
 
 def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], worker: str | None) -> bytes:

@@ -124,6 +124,15 @@ class Drive(StateValue):
         replaced only with ``overwrite=True``. From a local storage folder on the same disk the file is a hard
         link to the stored copy, read-only: write a new file rather than editing it in place.
         """
+        return self._get(path, component_name, overwrite)
+
+    def _refresh(self, path: str, seen: dict[str, Any]) -> None:
+        """``get(path, overwrite=True)``, bringing only the files changed since the last refresh with the
+        same ``seen`` (so following a drive on an object store costs what changed, not the whole drive)."""
+        self._get(path, None, True, seen)
+
+    def _get(self, path: str | os.PathLike[str], component_name: str | None, overwrite: bool,
+             seen: dict[str, Any] | None = None) -> pathlib.Path:
         relative = keys.safe_relative(path, f"drive {self.id}")
         store = self._store()
         holder = self._holder(store, relative, component_name)
@@ -132,17 +141,8 @@ class Drive(StateValue):
             raise FileExistsError(f"{target} already exists; drive.get({relative!r}, overwrite=True) "
                                   f"replaces it with the copy {holder} put in drive {self.id}")
         store.download(self._key(store, holder, relative), target,
-                       inside=(keys.drive_key(self.name), f"drive {self.id}"))
-        return pathlib.Path(target)
-
-    def _refresh(self, path: str, seen: dict[str, Any]) -> None:
-        """``get(path, overwrite=True)``, bringing only the files changed since the last refresh with the
-        same ``seen`` (so following a drive on an object store costs what changed, not the whole drive)."""
-        relative = keys.safe_relative(path, f"drive {self.id}")
-        store = self._store()
-        holder = self._holder(store, relative, None)
-        store.download(self._key(store, holder, relative), os.path.join(self._folder(), *relative.split("/")),
                        inside=(keys.drive_key(self.name), f"drive {self.id}"), seen=seen)
+        return pathlib.Path(target)
 
     def _holder(self, store: Store, relative: str, component_name: str | None) -> str:
         """The component whose copy of ``relative`` to get: ``component_name``, or the only one holding it."""
