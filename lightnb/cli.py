@@ -173,11 +173,11 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        app.subscribe(view.on_changes)  # before the start: the view sees what the first pass prints
         try:
             app.start()
         except ClusterError as error:
             raise UsageError(str(error)) from None
-        app.subscribe(view.on_changes)
         if received and not app.loop.done.is_set():  # a signal came while it was starting
             app.loop.request_stop(f"stopped by {signal.Signals(received[0]).name}")
         with view:

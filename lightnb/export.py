@@ -123,10 +123,13 @@ class ExportedScript:
     path: Path | None = None
 
 
-def convert(notebook: Any, *, name: str = "notebook.ipynb", strict: bool = False) -> ExportedScript:
+def convert(notebook: Any, *, name: str = "notebook.ipynb", strict: bool = False,
+            script_name: str | None = None) -> ExportedScript:
     """The app script of ``notebook`` (an nbformat ``NotebookNode``).
 
-    ``name`` is the notebook's file name, used in the script's header and in error messages. With
+    ``name`` is the notebook's file name, used in the script's header and in error messages; ``script_name``
+    the file name the script is written to, for the commands its comments show (default: the notebook's
+    name with ``.py``). With
     ``strict=True`` a magic or shell escape that has no script equivalent is an error instead of a comment.
     Raises :class:`ExportError` for a notebook without an app, with several apps, or with a cell that is not
     valid Python.
@@ -137,7 +140,7 @@ def convert(notebook: Any, *, name: str = "notebook.ipynb", strict: bool = False
                           "scripts")
     cells = _parse_cells(notebook, name)
     app_name = _find_app(cells, name)
-    stem = Path(name).with_suffix(".py").name
+    stem = script_name or Path(name).with_suffix(".py").name
     plan = _Plan(app_name=app_name, script=stem)
     body = [_render_cell(cell, plan, name, strict) for cell in cells]
     header = [
@@ -175,7 +178,8 @@ def export_notebook(path: str | Path, output: str | Path | None = None, *, force
     target = Path(output) if output is not None else notebook_path.with_suffix(".py")
     if target.resolve() == notebook_path.resolve():
         raise ExportError(f"the output {target} is the notebook itself; give a .py path with -o")
-    script = convert(read_notebook(notebook_path), name=notebook_path.name, strict=strict)
+    script = convert(read_notebook(notebook_path), name=notebook_path.name, strict=strict,
+                     script_name=target.name)
     if target.exists() and not force and not is_exported_script(target):
         raise ExportError(f"{target} exists and was not written by lightnb export; it is kept. Choose "
                           "another output with -o, or overwrite it with --force")

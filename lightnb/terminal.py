@@ -5,7 +5,7 @@ printed above it. When the output is not a terminal (a pipe, a file, a scheduler
 lines only — stage changes and log lines, no control codes — so the log reads well afterwards.
 
 >>> view = TerminalView(app, Console())
->>> app.start(); app.subscribe(view.on_changes)
+>>> app.subscribe(view.on_changes); app.start()
 >>> with view:
 ...     while not view.wait_until_ended(0.25):
 ...         pass

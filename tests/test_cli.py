@@ -322,3 +322,49 @@ def test_ctrl_c_through_a_pipe_stops_everything_and_exits_130(tmp_path: Path) ->
     assert not ANSI.search(output) and "\r" not in output
     assert "root.forever: running" in output and "lightnb: Root stopped by SIGINT" in output
     assert_all_gone(tree)
+
+
+PRINT_ONCE_APP = """\
+from lightnb import LightningApp, LightningFlow
+
+
+class Root(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.greeted = False
+
+    def run(self):
+        if not self.greeted:
+            print("hello from the first pass", flush=True)
+            self.greeted = True
+
+
+app = LightningApp(Root())
+"""
+
+
+def test_what_the_first_pass_prints_shows_at_once(tmp_path: Path) -> None:
+    # The flow prints once, then nothing changes again: the line must show while the app runs, not only at
+    # Ctrl-C (the view once subscribed to the app after its first pass had run).
+    (tmp_path / "hello.py").write_text(PRINT_ONCE_APP)
+    process = subprocess.Popen([sys.executable, "-m", "lightnb", "run", "hello.py"], cwd=tmp_path, env=env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("hello from the first pass" in line for line in seen):
+            assert process.poll() is None, "".join(seen)
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"the flow's line did not show while the app ran:\n{''.join(seen)}"
+            try:
+                seen.append(lines.get(timeout=remaining))
+            except queue.Empty:
+                pass
+        assert process.poll() is None  # shown while it runs
+        assert any(line.startswith("root | hello from the first pass") for line in seen), seen
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=120) == 130

@@ -160,6 +160,15 @@ def test_export_notebook_writes_beside_it_and_keeps_files_it_did_not_write(tmp_p
         export_notebook(notebook, notebook)
 
 
+def test_the_script_tells_how_to_run_it_by_the_name_it_was_written_to(tmp_path: Path) -> None:
+    notebook = write_notebook(counter_notebook(), tmp_path / "nb.ipynb")
+    source = export_notebook(notebook, tmp_path / "app.py").path.read_text()
+    assert "Run it with `lightnb run app.py`" in source and "python app.py" in source
+    assert "nb.py" not in source
+    # Printed to standard output, it has no file name of its own: the notebook's, with .py.
+    assert "Run it with `lightnb run nb.py`" in convert(nbformat.read(notebook, as_version=4), name="nb.ipynb").source
+
+
 def test_broken_notebook_files(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="no such notebook"):
         export_notebook(tmp_path / "missing.ipynb")

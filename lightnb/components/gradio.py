@@ -57,7 +57,8 @@ class ServeGradio(ModelServing):
         if self.inputs is None or self.outputs is None:
             raise TypeError(f"{type(self).__name__} must set inputs and outputs (Gradio components or names "
                             "such as 'number', 'text', 'image')")
-        return gr.Interface(fn=self.predict, inputs=self.inputs, outputs=self.outputs, examples=self.examples,
+        return gr.Interface(fn=self.predict, inputs=_fresh(self.inputs), outputs=_fresh(self.outputs),
+                            examples=self.examples,
                             title=self.title, description=self.description, api_name="predict",
                             flagging_mode="never", analytics_enabled=False)
 
@@ -71,3 +72,19 @@ class ServeGradio(ModelServing):
         app = gr.mount_gradio_app(FastAPI(), self.build_interface(), path="", ssr_mode=False,
                                   footer_links=["api"])
         return serve_asgi(app, host, port, self.name)
+
+
+def _fresh(components: Any) -> Any:
+    """Components made anew in this process from their settings.
+
+    Gradio numbers every block it creates, per process, and refuses two blocks with one number in an
+    interface. A component set as a class attribute was made (and numbered) where the class was defined, and
+    comes to the worker inside the class: its number can be one this process gives to another block.
+    """
+    import gradio as gr
+
+    if isinstance(components, (list, tuple)):
+        return [_fresh(component) for component in components]
+    if isinstance(components, gr.components.Component):
+        return type(components)(**components.recover_kwargs(components.get_config()), render=False)
+    return components

@@ -94,6 +94,7 @@ class LightningApp:
         self.app_id = f"{self.name.lower()}-{uuid.uuid4().hex[:8]}"
         self._loop: AppLoop | None = None
         self._start_lock = threading.Lock()
+        self._early_listeners: list[Callable[[Changes], None]] = []  # subscribed before the start
         self._created = next(_creation_order)
         _apps.add(self)
 
@@ -112,6 +113,9 @@ class LightningApp:
             executor = self._make_executor()
             context = AppContext(self.app_id, resolve_storage(self.storage), self.env)
             loop = AppLoop(self.app_id, self.root, executor, paused=paused, context=context)
+            for listener in self._early_listeners:
+                loop.subscribe(listener)
+            self._early_listeners.clear()
             eager = getattr(executor, "connects_eagerly", True)
             if eager:
                 executor.start(loop.post)
@@ -223,9 +227,21 @@ class LightningApp:
         buffer = None if loop is None else loop.logs.get(name)
         return [] if buffer is None else buffer.lines(n)
 
-    def subscribe(self, listener: Any) -> Any:
-        """Call ``listener(changes)`` on the loop thread after each iteration that changed something."""
-        return self._require_started().subscribe(listener)
+    def subscribe(self, listener: Callable[[Changes], None]) -> Callable[[], None]:
+        """Call ``listener(changes)`` on the loop thread after each iteration that changed something; returns
+        a function that unsubscribes it. Subscribed before :meth:`start`, it sees the app's very first pass."""
+        with self._start_lock:
+            if self._loop is None:
+                self._early_listeners.append(listener)
+                return lambda: self._unsubscribe(listener)
+        return self._loop.subscribe(listener)
+
+    def _unsubscribe(self, listener: Callable[[Changes], None]) -> None:
+        with self._start_lock:
+            if listener in self._early_listeners:
+                self._early_listeners.remove(listener)
+            elif self._loop is not None:
+                self._loop.unsubscribe(listener)
 
     @property
     def loop(self) -> AppLoop | None:

@@ -73,6 +73,7 @@ class Call:
     reason: str | None = None
     attempt: int = 1
     result: Any = None
+    stop_requested: bool = False  # work.stop() while it was pending or running: it ends as stopped
 
     @property
     def call_id(self) -> str:
@@ -103,6 +104,7 @@ class CallTable:
     latest: str | None = None
     active: Call | None = None
     queue: deque[Call] = field(default_factory=deque)
+    stopped_unstarted: WorkStatus | None = None  # work.stop() before the work's first call
 
     def request(self, call_hash: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, cache_calls: bool,
                 parallel: bool, now: float) -> Decision:
@@ -116,6 +118,7 @@ class CallTable:
         elif call.is_finished and not cache_calls:
             call.attempt += 1
             call.stage, call.timestamp, call.message, call.reason = WorkStageStatus.PENDING, now, None, None
+            call.stop_requested = False
             call.args, call.kwargs = args, kwargs
             dispatch = True
         if dispatch:
@@ -149,6 +152,11 @@ class CallTable:
         call = self.find(call_id)
         if call is None or call.is_finished:
             return False
+        if call.stop_requested and stage is not WorkStageStatus.STOPPED:
+            # It finished before the stop reached it: work.stop() still leaves the work stopped.
+            message = f"stopped after the call had {stage.value}" + (f"; it had failed with:\n{message}"
+                                                                     if message else "")
+            stage, reason = WorkStageStatus.STOPPED, "stop"
         call.stage, call.timestamp, call.message, call.reason = stage, now, message, reason
         if self.active is call:
             self.active = None
@@ -165,11 +173,36 @@ class CallTable:
             ended.append(call)
         return self.active, ended
 
+    def stop(self, now: float) -> tuple[Call | None, bool]:
+        """``work.stop()``: afterwards the work is ``stopped``, whatever it was doing.
+
+        Queued calls end at once; a pending or running call is returned, to interrupt where it runs (it
+        reports ``stopped`` when it has); a work whose latest call had already finished (succeeded or failed),
+        or that was never called, is marked ``stopped`` now, so a flow waiting for ``has_stopped`` goes on.
+        Returns (the call to interrupt, whether the status changed here).
+        """
+        active, ended = self.stop_all(now)
+        if active is not None:
+            active.stop_requested = True
+            return active, bool(ended)
+        if self.latest is None:
+            changed = self.stopped_unstarted is None
+            self.stopped_unstarted = WorkStatus(WorkStageStatus.STOPPED, now, "stopped before it was called",
+                                                "stop")
+            return None, changed
+        latest = self.calls[self.latest]
+        if latest.stage is WorkStageStatus.STOPPED:
+            return None, bool(ended)
+        latest.message = f"stopped after the call had {latest.stage.value}" + (
+            f"; it had failed with:\n{latest.message}" if latest.message else "")
+        latest.stage, latest.timestamp, latest.reason = WorkStageStatus.STOPPED, now, "stop"
+        return None, True
+
     @property
     def status(self) -> WorkStatus:
         """The status of the latest call."""
         if self.latest is None:
-            return NOT_STARTED
+            return self.stopped_unstarted or NOT_STARTED
         return self.calls[self.latest].status
 
     def to_state(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import cloudpickle
 
 from ..runtime import capture
 from ..runtime.context import AppContext, set_current
-from ..runtime.pickling import ship_by_value
+from ..runtime.pickling import dumps, ship_by_value
 from ..runtime.protocol import CallLost, CallSpec, Executor, RuntimeFailed, RuntimeReady, WorkBatch
 from .calls import Call, WorkStageStatus
 from .component import Node
@@ -152,7 +152,11 @@ class AppLoop:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(changes)`` on the loop thread after each iteration that changed something."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return lambda: self.unsubscribe(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     @property
     def on_loop_thread(self) -> bool:
@@ -256,7 +260,7 @@ class AppLoop:
     def _submit(self, work: LightningWork, call: Call) -> None:
         try:
             ship_by_value(type(work), *(type(a) for a in (*call.args, *call.kwargs.values())))
-            payload = cloudpickle.dumps((work, call.args, call.kwargs, self.context))
+            payload = dumps((work, call.args, call.kwargs, self.context))
         except Exception as error:
             self._finish_call(work, call.call_id, WorkStageStatus.FAILED,
                               f"{work.name} ({describe_type(work)}) cannot be pickled to send it to a worker: "
@@ -347,14 +351,14 @@ class AppLoop:
             self._inbox.put(_WAKE)
 
     def _stop_work(self, work: LightningWork) -> None:
-        active, ended = work._calls.stop_all(time.time())
+        active, changed = work._calls.stop(time.time())
         self._ready.pop(work, None)
         self._pushes.pop(work, None)
         if active is not None and self._executor_ready:
             self.executor.stop(work.name, active.call_id, started=active.stage is WorkStageStatus.RUNNING)
         elif active is not None:
             self._finish_call(work, active.call_id, WorkStageStatus.STOPPED, "stopped before it started", "stop")
-        if ended or active is not None:
+        if changed or active is not None:
             self._mark(work)
 
     def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:

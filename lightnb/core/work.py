@@ -101,11 +101,18 @@ class LightningWork(Component):
         """Called where the work runs when it is stopped (after ``stop()``), to release what it holds."""
 
     def stop(self) -> None:
-        """Stop the work's running call: at once for processes it started (scripts, servers), and for
-        Python code at its next attribute set or :meth:`check_stop`."""
+        """Stop the work: afterwards it is ``stopped`` (``has_stopped``), whatever it was doing.
+
+        A running call stops at once for processes it started (scripts, servers), and for Python code at its
+        next attribute set or :meth:`check_stop`; it is ``stopped`` once it has. Queued calls never run. A work
+        whose call had already finished, or that was never called, is ``stopped`` at once. With
+        ``cache_calls=True`` a stopped call is not run again by calling ``run()`` with the same arguments.
+        """
         observer = self._observer
         if observer is not None and hasattr(observer, "on_stop"):
             observer.on_stop(self)  # type: ignore[attr-defined]
+        elif observer is None:
+            self._calls.stop(time.time())
 
     def check_stop(self) -> None:
         """Raise :class:`WorkStopped` if the app asked this (running) work to stop; a no-op otherwise."""

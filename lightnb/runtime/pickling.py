@@ -3,18 +3,51 @@
 cloudpickle ships ``__main__`` classes by value already. A class from a module the workers cannot import (a
 helper ``.py`` file next to the notebook) would be pickled by reference and break the worker that unpickles
 it, so such modules are registered to be pickled by value too.
+
+Code shipped by value keeps the file name it was compiled from (:func:`dumps`): a traceback from a worker then
+names the notebook cell or the helper file, and the kernel, which has their text, shows the source lines.
+cloudpickle itself does not promise that (3.1.3 names every such function ``<dynamic-code>``), so lightnb
+pickles code objects itself, with :mod:`marshal`, which keeps every field of a code object.
 """
 
 from __future__ import annotations
 
+import io
+import marshal
 import site
 import sys
 import sysconfig
+import types
+from collections import ChainMap
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import cloudpickle
+
+
+def _reduce_code(code: types.CodeType) -> tuple[Any, ...]:
+    """A code object as :mod:`marshal` writes it: file name, line table, nested code and all."""
+    try:
+        return marshal.loads, (marshal.dumps(code),)
+    except ValueError:  # a constant marshal cannot write (code built by hand): cloudpickle's own way
+        return cloudpickle.Pickler.dispatch_table[types.CodeType](code)
+
+
+class _Pickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+
+def dumps(value: Any, protocol: int | None = None) -> bytes:
+    """``cloudpickle.dumps``, with the code of functions shipped by value keeping its file name.
+
+    The result is read by plain ``pickle.loads`` / ``cloudpickle.loads``, on a Python of the same version
+    (what shipping code by value needs anyway).
+    """
+    with io.BytesIO() as file:
+        _Pickler(file, protocol=protocol or cloudpickle.DEFAULT_PROTOCOL).dump(value)
+        return file.getvalue()
 
 _registered: set[str] = set()
 

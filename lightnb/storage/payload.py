@@ -8,7 +8,7 @@ from typing import Any
 import cloudpickle
 
 from ..core.values import StateValue, describe_type
-from ..runtime.pickling import ship_by_value
+from ..runtime.pickling import dumps, ship_by_value
 from . import keys
 from .store import current_app_id, open_store, storage_url
 
@@ -40,7 +40,7 @@ class Payload(StateValue):
     def __init__(self, value: Any) -> None:
         ship_by_value(type(value))
         try:
-            data = cloudpickle.dumps(value)
+            data = dumps(value)
         except Exception as error:
             raise TypeError(f"Payload cannot carry a {describe_type(value)}: it cannot be pickled "
                             f"({type(error).__name__}: {error}). Create unpicklable objects (locks, open "

@@ -16,6 +16,7 @@ from typing import Any
 import cloudpickle
 
 from ..core.app import LightningApp, all_apps, running_apps
+from ..runtime.pickling import dumps
 
 
 class FrontError(Exception):
@@ -33,7 +34,7 @@ def keep_pristine(app: LightningApp) -> None:
     if app.loop is not None or app in _pristine:
         return
     try:
-        _pristine[app] = cloudpickle.dumps(app.root)
+        _pristine[app] = dumps(app.root)
     except Exception:
         pass
 

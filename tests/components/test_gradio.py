@@ -58,3 +58,20 @@ def test_a_model_that_cannot_be_built_fails_the_work_with_the_reason(cluster):
         assert server.url is None
     finally:
         app.stop()
+
+
+def test_components_set_as_class_attributes_of_a_helper_module_class_serve(cluster):
+    # The class travels by value with its Textboxes, made (and numbered by Gradio) in this process; building
+    # the interface on the worker once failed with "A block with id: 1 has already been rendered".
+    from components_gradio import Shout
+
+    server = Shout()
+    app = LightningApp(RunWork(server), cluster=cluster)
+    app.start()
+    try:
+        url = wait_for(lambda: server.url or (server.has_failed and server.status.message), timeout=180,
+                       what="the Gradio url")
+        assert not server.has_failed, server.status.message
+        assert gradio_predict(url, "hello") == "HELLO"
+    finally:
+        app.stop()

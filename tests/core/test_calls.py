@@ -117,6 +117,38 @@ def test_stop_all_ends_queued_calls_and_returns_the_active_one():
     assert table.take_next() is None
 
 
+@pytest.mark.parametrize("stage", [S.SUCCEEDED, S.FAILED])
+def test_stop_after_the_call_finished_leaves_the_work_stopped(stage):
+    table = CallTable()
+    request(table, "a")
+    call = table.take_next()
+    table.on_running(call.call_id, 1.0)
+    table.on_finished(call.call_id, stage, 2.0, "boom" if stage is S.FAILED else None)
+    assert table.stop(3.0) == (None, True)
+    assert table.status.stage == "stopped" and table.status.reason == "stop"
+    assert f"after the call had {stage.value}" in table.status.message
+    assert table.stop(4.0) == (None, False)  # stopping again changes nothing
+    assert not request(table, "a").dispatch  # cache_calls: a stopped call is not run again
+
+
+def test_a_call_that_finishes_before_the_stop_reaches_it_ends_stopped():
+    table = CallTable()
+    request(table, "a")
+    call = table.take_next()
+    table.on_running(call.call_id, 1.0)
+    assert table.stop(2.0) == (call, False)  # to interrupt where it runs
+    assert table.on_finished(call.call_id, S.SUCCEEDED, 3.0)  # its success crossed the stop
+    assert table.status.stage == "stopped" and "after the call had succeeded" in table.status.message
+
+
+def test_stop_before_any_call_leaves_the_work_stopped_until_it_is_called():
+    table = CallTable()
+    assert table.stop(1.0) == (None, True)
+    assert table.status.stage == "stopped"
+    assert request(table, "a").dispatch
+    assert table.status.stage == "pending"
+
+
 def test_stage_is_a_str_enum():
     assert S.RUNNING == "running"
     assert str(S.FAILED) == "failed"

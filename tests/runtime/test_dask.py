@@ -441,3 +441,39 @@ def test_on_a_cluster_lightnb_did_not_configure_a_dead_worker_still_means_one_ru
     assert app.root.work.began
     assert "died" in app.root.work.status.message
     assert runs.read_text().count("run") == 1
+
+
+class Quick(LightningWork):
+    def __init__(self):
+        super().__init__(parallel=True)
+        self.done = False
+
+    def run(self):
+        self.done = True
+
+
+def test_stopping_a_work_whose_call_finished_leaves_it_stopped_and_the_flow_goes_on(cluster):
+    # The rule, the same for a running work, a finished one and one never called: after work.stop() the work
+    # has_stopped (a flow waiting for it once waited forever when the call had already succeeded).
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.quick = Quick()
+            self.never = Quick()
+            self.seen = []
+
+        def run(self):
+            self.quick.run()
+            if self.quick.has_succeeded and not self.seen:
+                self.seen = ["succeeded"]
+                self.quick.stop()
+                self.never.stop()
+            if self.seen and self.quick.has_stopped and self.never.has_stopped:
+                self.seen = [*self.seen, self.quick.status.message, self.never.status.stage.value]
+                self.stop("both stopped")
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(60)
+    assert app.end_message == "both stopped"
+    assert app.root.seen == ["succeeded", "stopped after the call had succeeded", "stopped"]
+    assert app.root.quick.done  # it ran, once, and is stopped now
