@@ -3,7 +3,7 @@
 >>> from lightnb import LightningApp, LightningFlow, LightningWork
 """
 
-from .core.app import AppFailed, LightningApp
+from .app import AppFailed, LightningApp
 from .core.calls import WorkStageStatus, WorkStatus
 from .core.compute import CloudCompute
 from .core.flow import LightningFlow

@@ -24,7 +24,7 @@ from typing import Any
 
 import cloudpickle
 
-from .core.app import LightningApp
+from .app import LightningApp
 from .export import PARAMETERS_MARKER
 
 MODULE_NAME = "__lightnb_app__"

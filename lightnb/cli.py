@@ -127,7 +127,7 @@ def run_command(args: argparse.Namespace) -> int:
 def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
     """The app file as a module, or the exit code if the user's code failed while it loaded."""
     from .appfile import AppFileError, load_module
-    from .runtime.tracebacks import format_user_traceback
+    from .core.tracebacks import format_user_traceback
 
     try:
         return load_module(path, parameters)

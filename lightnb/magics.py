@@ -120,7 +120,7 @@ def _display(value: Any) -> None:
 
 # -- run / stop ---------------------------------------------------------------------------------------------
 def _run(words: list[str], shell: Any) -> None:
-    from .core.app import LightningApp
+    from .app import LightningApp
     from .ui import apps
 
     parser = _parser("run")
@@ -158,7 +158,7 @@ def _named_or(words: list[str], shell: Any, subcommand: str, default: Callable[[
 
 
 def _stop(words: list[str], shell: Any) -> None:
-    from .core.app import running_apps
+    from .app import running_apps
     from .ui import apps
 
     targets = _named_or(words, shell, "stop", running_apps)
@@ -171,7 +171,7 @@ def _stop(words: list[str], shell: Any) -> None:
 
 # -- looking at apps ----------------------------------------------------------------------------------------
 def _status(words: list[str], shell: Any) -> None:
-    from .core.app import all_apps
+    from .app import all_apps
     from .ui.status import as_table
 
     chosen = _named_or(words, shell, "status", all_apps)
@@ -223,7 +223,7 @@ def _step(words: list[str], shell: Any) -> None:
 
 
 def _logs(words: list[str], shell: Any) -> None:
-    from .core.app import all_apps
+    from .app import all_apps
     from .ui import apps
 
     parser = _parser("logs")
@@ -283,7 +283,7 @@ def _describe_cluster(value: Any) -> str:
 
 
 def _cluster(words: list[str], shell: Any) -> None:
-    from .core.app import running_apps
+    from .app import running_apps
     from .runtime.cluster import get_default_cluster, set_default_cluster
 
     if len(words) > 1:

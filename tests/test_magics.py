@@ -108,7 +108,7 @@ def test_run_status_logs_and_rerun(kernel):
     assert "app had already run: started a fresh copy of it" in again.stdout
     assert kernel.value("app.app_id") != first_id
     assert kernel.value("str(app.stage)") == "running"
-    assert kernel.value(f"[str(a.stage) for a in __import__('lightnb').core.app.all_apps() "
+    assert kernel.value(f"[str(a.stage) for a in __import__('lightnb.app').app.all_apps() "
                         f"if a.app_id == {first_id!r}]") == ["stopped"]
 
 
@@ -118,13 +118,13 @@ def test_running_a_new_app_under_a_name_stops_the_previous_one(kernel):
     run = kernel.execute("job = LightningApp(Root(10**6))\n%lightnb run job --no-view")
     _no_traceback(run)
     assert f"stopped the app previously started as job ({previous})" in run.stdout
-    running = kernel.value("[a.app_id for a in __import__('lightnb').core.app.running_apps()]")
+    running = kernel.value("[a.app_id for a in __import__('lightnb.app').app.running_apps()]")
     assert previous not in running and kernel.value("job.app_id") in running
 
     stop = kernel.execute("%lightnb stop")
     _no_traceback(stop)
     assert "stopped job" in stop.stdout
-    assert kernel.value("[str(a.stage) for a in __import__('lightnb').core.app.running_apps()]") == []
+    assert kernel.value("[str(a.stage) for a in __import__('lightnb.app').app.running_apps()]") == []
 
 
 def test_magics_see_apps_started_without_them(kernel):

@@ -19,11 +19,11 @@ import cloudpickle
 
 from ..core.calls import WorkStageStatus
 from ..core.component import Node
+from ..core.tracebacks import RemoteTraceback
 from ..core.values import StateValue, plain
 from ..core.work import WorkStopped
 from . import capture, context
 from .protocol import Entry, WorkBatch
-from .tracebacks import RemoteTraceback
 
 if TYPE_CHECKING:
     from ..core.work import LightningWork

@@ -59,7 +59,7 @@ def current_app_id(hint: str | None = None) -> str | None:
 
 
 def _app_storage_of(component: Any) -> str | None:
-    from ..core.app import _apps
+    from ..app import _apps
 
     root = component.root
     for app in list(_apps):

@@ -15,7 +15,7 @@ from typing import Any
 
 import cloudpickle
 
-from ..core.app import LightningApp, all_apps, running_apps
+from ..app import LightningApp, all_apps, running_apps
 from ..runtime.pickling import dumps
 
 

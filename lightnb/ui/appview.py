@@ -24,7 +24,7 @@ from typing import Any
 
 import traitlets
 
-from ..core.app import LightningApp, on_app_start
+from ..app import LightningApp, on_app_start
 from . import apps
 from .layout import layout_tabs
 from .model import AppTracker, app_locked

@@ -13,7 +13,7 @@ import traceback
 import weakref
 from typing import Any
 
-from ..core.app import LightningApp, all_apps, on_app_start
+from ..app import LightningApp, all_apps, on_app_start
 from .model import AppTracker, app_header
 from .pump import pump
 

@@ -16,7 +16,7 @@ import signal
 import threading
 from typing import Any
 
-from ..core.app import LightningApp, running_apps
+from ..app import LightningApp, running_apps
 from .apps import stop_apps
 
 STOP_SECONDS = 2.0  # the apps' share of the server's shutdown wait; then leftover processes are ended

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..core.component import Node
 from ..core.flow import LightningFlow
-from ..core.loop import Changes
 from ..core.work import LightningWork
+from ..runtime.loop import Changes
 from .urls import url_pieces
 
 LOG_LINES = 20  # last lines of each component carried in the model

@@ -14,9 +14,9 @@ from typing import Any
 
 import traitlets
 
-from ..core.app import LightningApp, all_apps, on_app_start
+from ..app import LightningApp, all_apps, on_app_start
 from ..core.component import Component
-from ..core.loop import Changes
+from ..runtime.loop import Changes
 from .fields import current_values, form_fields, validate
 from .pump import pump
 from .widget import STATIC, PumpedWidget, esm

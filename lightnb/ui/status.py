@@ -7,7 +7,7 @@ import html
 import io
 from typing import Any
 
-from ..core.app import LightningApp
+from ..app import LightningApp
 from .model import app_locked, components_of, describe
 
 ICONS = {"not_started": "○", "pending": "◔", "running": "●", "succeeded": "✔", "failed": "✖", "stopped": "■"}

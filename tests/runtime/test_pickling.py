@@ -24,7 +24,7 @@ class Model:
 # What a worker does: unpickle the class, run it, send back the traceback as frames.
 WORKER = """\
 import pickle, sys
-from lightnb.runtime.tracebacks import RemoteTraceback
+from lightnb.core.tracebacks import RemoteTraceback
 cls = pickle.loads(sys.stdin.buffer.read())
 try:
     cls().fit([])

@@ -144,7 +144,7 @@ def test_restart_runs_a_fresh_copy_and_the_view_follows_it(kernel):
         kernel, model_id, lambda h, c: h["id"] != first and c.get("root.w", {}).get("stage") == "running",
         90, "the view showing the restarted app")
     assert kernel.value("again.app_id") == header["id"]  # the notebook's name follows the fresh copy
-    running = kernel.value("[a.app_id for a in __import__('lightnb').core.app.running_apps()]")
+    running = kernel.value("[a.app_id for a in __import__('lightnb.app').app.running_apps()]")
     assert first not in running and header["id"] in running
     kernel.execute("%lightnb stop again")
 

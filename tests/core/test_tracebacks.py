@@ -10,7 +10,7 @@ import traceback
 
 import pytest
 
-from lightnb.runtime.tracebacks import RemoteTraceback, format_user_traceback
+from lightnb.core.tracebacks import RemoteTraceback, format_user_traceback
 
 CELL = "/nonexistent/ipykernel_1/cell.py"  # a notebook cell: no file, its text only in the kernel's linecache
 CELL_SOURCE = "def divide(x):\n    return 1 / x\n"
@@ -73,7 +73,7 @@ def test_exception_groups_travel_formatted():
 
 
 def test_lightnbs_own_frames_at_the_top_are_left_out():
-    from lightnb.runtime import tracebacks
+    from lightnb.core import tracebacks
 
     def user_code():
         raise ValueError("in user code")

@@ -12,11 +12,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ..runtime.context import AppContext, resolve_storage
-from .flow import LightningFlow, find_component
-from .loop import AppLoop, AppStage, Changes
-from .values import describe_type
-from .work import LightningWork
+from .core.flow import LightningFlow, find_component
+from .core.values import describe_type
+from .core.work import LightningWork
+from .runtime.context import AppContext, resolve_storage
+from .runtime.loop import AppLoop, AppStage, Changes
 
 _apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
 _creation_order = itertools.count()
@@ -129,14 +129,14 @@ class LightningApp:
         return self
 
     def _make_executor(self) -> Any:
-        from ..runtime.cluster import get_default_cluster
+        from .runtime.cluster import get_default_cluster
 
         cluster = self.cluster if self.cluster is not None else get_default_cluster()
         if cluster == "in-process":
-            from ..runtime.inprocess import InProcessExecutor
+            from .runtime.inprocess import InProcessExecutor
 
             return InProcessExecutor()
-        from ..runtime.dask import DaskExecutor
+        from .runtime.dask import DaskExecutor
 
         return DaskExecutor(self.app_id, cluster, storage=self.storage)
 
@@ -249,7 +249,7 @@ class LightningApp:
 
     def view(self) -> Any:
         """The live ``AppView`` widget of this app."""
-        from ..ui import AppView
+        from .ui import AppView
 
         return AppView(self)
 

@@ -26,16 +26,16 @@ from typing import Any
 
 import cloudpickle
 
-from ..runtime import capture
-from ..runtime.context import AppContext, set_current
-from ..runtime.pickling import dumps, ship_by_value
-from ..runtime.protocol import CallLost, CallSpec, Executor, RuntimeFailed, RuntimeReady, WorkBatch
-from .calls import Call, WorkStageStatus
-from .component import Node
-from .flow import AppEnd, LightningFlow
-from .logs import LogBuffer
-from .values import describe_type, plain
-from .work import LightningWork, hash_arguments
+from ..core.calls import Call, WorkStageStatus
+from ..core.component import Node
+from ..core.flow import AppEnd, LightningFlow
+from ..core.logs import LogBuffer
+from ..core.values import describe_type, plain
+from ..core.work import LightningWork, hash_arguments
+from . import capture
+from .context import AppContext, set_current
+from .pickling import dumps, ship_by_value
+from .protocol import CallLost, CallSpec, Executor, RuntimeFailed, RuntimeReady, WorkBatch
 
 
 class AppStage(str, Enum):
@@ -229,7 +229,7 @@ class AppLoop:
         except AppEnd as end:
             self._end(AppStage.FAILED if end.failed else AppStage.STOPPED, end.message)
         except BaseException as error:
-            from ..runtime.tracebacks import format_user_traceback
+            from ..core.tracebacks import format_user_traceback
 
             self._end(AppStage.FAILED, f"{self._current_flow} failed:\n{format_user_traceback(error)}")
         finally:
