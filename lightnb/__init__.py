@@ -3,7 +3,9 @@
 >>> from lightnb import LightningApp, LightningFlow, LightningWork
 """
 
-from .app import AppFailed, LightningApp
+from typing import Any
+
+from .app import AppFailed, LightningApp, register_view
 from .core.calls import WorkStageStatus, WorkStatus
 from .core.compute import CloudCompute
 from .core.flow import LightningFlow
@@ -11,6 +13,15 @@ from .core.work import LightningWork, WorkStopped
 from .storage import Drive, Path, Payload
 
 __version__ = "0.1.0"
+
+
+def _app_view(app: LightningApp) -> Any:
+    from .ui import AppView  # the widget libraries load with the first view, not with lightnb
+
+    return AppView(app)
+
+
+register_view(_app_view)
 
 
 def load_ipython_extension(ipython: object) -> None:

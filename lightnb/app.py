@@ -12,16 +12,20 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .core.events import AppStage, Changes
 from .core.flow import LightningFlow, find_component
 from .core.values import describe_type
 from .core.work import LightningWork
 from .runtime.context import AppContext, resolve_storage
-from .runtime.loop import AppLoop, AppStage, Changes
+from .runtime.loop import AppLoop
+from .storage.store import register_storage_lookup
 
 _apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
 _creation_order = itertools.count()
 # Called with each app right after it started (the notebook front follows apps however they were started).
 _start_listeners: list[Callable[[LightningApp], None]] = []
+# Makes an app's live view; the notebook front registers it (the app knows no front).
+_view_factories: list[Callable[[LightningApp], Any]] = []
 
 
 class AppFailed(RuntimeError):
@@ -249,9 +253,10 @@ class LightningApp:
 
     def view(self) -> Any:
         """The live ``AppView`` widget of this app."""
-        from .ui import AppView
-
-        return AppView(self)
+        if not _view_factories:
+            raise RuntimeError("no notebook front is loaded to show the app's view: run `%load_ext lightnb` or "
+                               "`import lightnb.ui` first")
+        return _view_factories[-1](self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         try:
@@ -282,6 +287,23 @@ def running_apps() -> list[LightningApp]:
 def all_apps() -> list[LightningApp]:
     """Every app of this process still referenced (created, running or ended), oldest first."""
     return sorted(list(_apps), key=lambda app: app._created)
+
+
+def register_view(factory: Callable[[LightningApp], Any]) -> None:
+    """Make ``factory(app)`` what ``app.view()`` returns (the notebook front's ``AppView``)."""
+    _view_factories.append(factory)
+
+
+def _storage_of(root: Any) -> str | None:
+    """The storage root of the app whose root flow is ``root`` (for storage used in the kernel)."""
+    for app in list(_apps):
+        if app.root is root:
+            loop = app.loop
+            return loop.context.storage if loop is not None else resolve_storage(app.storage)
+    return None
+
+
+register_storage_lookup(_storage_of)
 
 
 def on_app_start(listener: Callable[[LightningApp], None]) -> Callable[[], None]:

@@ -11,9 +11,9 @@ import os
 import traceback
 from typing import Any
 
+from ..core.component import log_output
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
-from ..runtime.worker import log_output
 from ..storage import Path
 from ._serving import LOOPBACK, ServerWork
 

@@ -34,10 +34,10 @@ from typing import Any
 
 import psutil
 
+from ..core.component import log_output
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
 from ..core.work import LightningWork, WorkStopped
-from ..runtime.worker import log_output
 from ._work import stop_signal
 
 _TRACER = str(Path(__file__).with_name("_tracer.py"))

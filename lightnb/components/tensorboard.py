@@ -9,9 +9,9 @@ import tempfile
 import traceback
 from typing import Any
 
+from ..core.component import log_output
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
-from ..runtime.worker import log_output
 from ..storage import Drive
 from ._serving import LOOPBACK, ServerWork, free_port
 from .scripts import ProcessTree, child_environment

@@ -8,28 +8,72 @@ the work's changes back. A detached component (no app) has no observer and behav
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .values import StateValue, Tracker, check_state_value, describe_type, to_json, track
 
 if TYPE_CHECKING:
+    from .flow import LightningFlow
     from .work import LightningWork
 
 
-class Observer(Protocol):
-    """Receives the state changes of the components it is attached to."""
+class Observer(ABC):
+    """Receives the state changes of the components it is attached to: in the kernel the app's engine
+    (:class:`lightnb.core.engine.EngineState`), on a worker the channel of the running call. Every method is
+    abstract: an observer that forgets one cannot be created, instead of silently doing nothing."""
 
+    @abstractmethod
     def mutating(self) -> AbstractContextManager[Any]:
-        """Held while a component's state changes (the app's loop applies outside changes between passes)."""
-        ...
+        """Held while a component's state changes (the app applies outside changes between passes)."""
 
-    def on_set(self, component: Node, attribute: str, value: Any) -> None: ...
+    @abstractmethod
+    def on_set(self, component: Node, attribute: str, value: Any) -> None:
+        """``component.attribute`` was set to ``value`` (or changed in place)."""
 
-    def on_attach(self, parent: Node, child: Node) -> None: ...
+    @abstractmethod
+    def on_attach(self, parent: Node, child: Node) -> None:
+        """``child`` was attached under ``parent`` (a dynamic component)."""
 
-    def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+    @abstractmethod
+    def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """``work.run(*args, **kwargs)`` was called where the work does not execute: dispatch it."""
+
+    @abstractmethod
+    def on_stop(self, work: LightningWork) -> None:
+        """``work.stop()``."""
+
+    @abstractmethod
+    def check_stop(self, work: LightningWork) -> None:
+        """``work.check_stop()``: raise ``WorkStopped`` if the running work was asked to stop."""
+
+    @abstractmethod
+    def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:
+        """``flow.stop(message)`` / ``flow.fail(message)``."""
+
+    @abstractmethod
+    def on_output(self, component: Node, stream: str, text: str) -> None:
+        """Output for ``component``'s log that did not come through ``print`` (a subprocess's pipe)."""
+
+    @abstractmethod
+    def enter_flow(self, flow: LightningFlow) -> None:
+        """A flow's ``run()`` begins (what it prints is its own)."""
+
+    @abstractmethod
+    def exit_flow(self, flow: LightningFlow) -> None:
+        """A flow's ``run()`` ended."""
+
+
+def log_output(component: Node, text: str, stream: str = "stdout") -> None:
+    """Add ``text`` to a component's log (for output that does not come through ``print``, such as a
+    subprocess's pipe). Outside a running app it is printed."""
+    observer = component._observer
+    if observer is not None:
+        observer.on_output(component, stream, text)
+    else:
+        print(text, end="")
 
 
 class _Missing:

@@ -63,8 +63,8 @@ class LightningFlow(Component):
 
     def _end(self, message: str, failed: bool) -> None:
         observer = self._observer
-        if observer is not None and hasattr(observer, "on_end"):
-            observer.on_end(self, message, failed)  # type: ignore[attr-defined]
+        if observer is not None:
+            observer.on_end(self, message, failed)
             return
         raise AppEnd(message, failed)
 
@@ -126,7 +126,7 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(run)
     def attributed(self: LightningFlow, *args: Any, **kwargs: Any) -> Any:
         observer = self._observer
-        if observer is None or not hasattr(observer, "enter_flow"):
+        if observer is None:
             return run(self, *args, **kwargs)
         observer.enter_flow(self)
         try:

@@ -109,16 +109,16 @@ class LightningWork(Component):
         ``cache_calls=True`` a stopped call is not run again by calling ``run()`` with the same arguments.
         """
         observer = self._observer
-        if observer is not None and hasattr(observer, "on_stop"):
-            observer.on_stop(self)  # type: ignore[attr-defined]
-        elif observer is None:
+        if observer is not None:
+            observer.on_stop(self)
+        else:
             self._calls.stop(time.time())
 
     def check_stop(self) -> None:
         """Raise :class:`WorkStopped` if the app asked this (running) work to stop; a no-op otherwise."""
         observer = self._observer
-        if observer is not None and hasattr(observer, "check_stop"):
-            observer.check_stop(self)  # type: ignore[attr-defined]
+        if observer is not None:
+            observer.check_stop(self)
 
     # -- configuration ------------------------------------------------------------------------------------
     @property
@@ -248,3 +248,17 @@ def _run_in_process(work: LightningWork, run: Callable[..., Any], args: tuple[An
     table.on_finished(call.call_id, WorkStageStatus.SUCCEEDED, time.time())
     call.result = result
     return result
+
+
+def unpicklable_argument(work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any],
+                         error: Exception) -> str:
+    """The message for arguments of ``work.run()`` that cannot travel to a worker, naming the first culprit."""
+    named = [*((f"argument {i}", a) for i, a in enumerate(args)), *((f"argument {k!r}", v) for k, v in kwargs.items())]
+    for label, value in named:
+        try:
+            cloudpickle.dumps(value)
+        except Exception as inner:
+            return (f"{label} of {work.name}.run() ({describe_type(value)}) cannot be pickled to send it to "
+                    f"the work's worker: {type(inner).__name__}: {inner}. Pass plain data, a lightnb Path or "
+                    "Payload, or create the object inside the work's run().")
+    return f"the arguments of {work.name}.run() cannot be pickled: {type(error).__name__}: {error}"

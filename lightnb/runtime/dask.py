@@ -19,7 +19,7 @@ from typing import Any
 import cloudpickle
 
 from .cluster import Connection, connect, is_explicit
-from .protocol import CallLost, CallSpec, Emit
+from .protocol import CallLost, CallSpec, Emit, Executor
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 
@@ -31,7 +31,7 @@ def push_topic(app_id: str) -> str:
     return f"lightnb-push-{app_id}"
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Runs work calls as tasks on a Dask cluster (see :mod:`lightnb.runtime.cluster` for which)."""
 
     def __init__(self, app_id: str, cluster: Any = None, storage: str | None = None) -> None:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .protocol import CallSpec, Emit
+from .protocol import CallSpec, Emit, Executor
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 
-class InProcessExecutor:
+class InProcessExecutor(Executor):
     """Runs each call on a thread of its own in this process."""
 
     description = "in-process threads (no cluster)"

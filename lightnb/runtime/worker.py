@@ -18,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from ..core.calls import WorkStageStatus
-from ..core.component import Node
+from ..core.component import Node, Observer
+from ..core.events import LogEntry, SetEntry, StatusEntry, WorkBatch
 from ..core.tracebacks import RemoteTraceback
 from ..core.values import StateValue, plain
 from ..core.work import WorkStopped
 from . import capture, context
-from .protocol import Entry, WorkBatch
+from .protocol import Entry
 
 if TYPE_CHECKING:
+    from ..core.flow import LightningFlow
     from ..core.work import LightningWork
 
 @dataclass
@@ -110,12 +112,20 @@ class WorkChannel:
 
 
 def loads_batch(data: bytes) -> WorkBatch:
+    """A batch as the engine reads it: typed entries, a failure's traceback rendered here, where the source
+    of notebook-defined code is."""
     work_name, call_id, seq, entries, worker = cloudpickle.loads(data)
-    # A failure's traceback is rendered here, where the source of notebook-defined code is.
-    for index, entry in enumerate(entries):
-        if entry[0] == "status" and isinstance(entry[2], RemoteTraceback):
-            entries[index] = (*entry[:2], entry[2].render(), *entry[3:])
-    return WorkBatch(work_name, call_id, seq, entries, worker)
+    return WorkBatch(work_name, call_id, seq, tuple(_typed(entry) for entry in entries), worker)
+
+
+def _typed(entry: Entry) -> SetEntry | LogEntry | StatusEntry:
+    kind = entry[0]
+    if kind == "set":
+        return SetEntry(entry[1], entry[2])
+    if kind == "log":
+        return LogEntry(entry[1], entry[2])
+    message = entry[2].render() if isinstance(entry[2], RemoteTraceback) else entry[2]
+    return StatusEntry(WorkStageStatus(entry[1]), message, entry[3], entry[4])
 
 
 def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], worker: str | None) -> bytes:
@@ -127,7 +137,7 @@ def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], wo
         return cloudpickle.dumps((work_name, call_id, seq, safe, worker))
 
 
-class WorkObserver:
+class WorkObserver(Observer):
     """The observer of a work while it executes: every state change goes into its channel."""
 
     def __init__(self, channel: WorkChannel) -> None:
@@ -156,7 +166,16 @@ class WorkObserver:
         if self.stop_requested.is_set():
             raise WorkStopped(f"{work.name} was asked to stop")
 
-    def log(self, stream: str, text: str) -> None:
+    def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:  # flows never run on a worker
+        raise AssertionError("unreachable")
+
+    def enter_flow(self, flow: LightningFlow) -> None:
+        raise AssertionError("unreachable")
+
+    def exit_flow(self, flow: LightningFlow) -> None:
+        raise AssertionError("unreachable")
+
+    def on_output(self, component: Node, stream: str, text: str) -> None:
         self.channel.log(stream, text)
 
 
@@ -229,16 +248,6 @@ def on_stop_requested(work: LightningWork, callback: Callable[[], None]) -> Call
             running.on_stop.append(callback)
             return lambda: running.on_stop.remove(callback) if callback in running.on_stop else None
     return lambda: None
-
-
-def log_output(work: LightningWork, text: str, stream: str = "stdout") -> None:
-    """Add ``text`` to a running work's log (for output that does not come through ``print``, such as a
-    subprocess's pipe). Outside a running app it is printed."""
-    observer = work._observer
-    if isinstance(observer, WorkObserver):
-        observer.log(stream, text)
-    else:
-        print(text, end="")
 
 
 def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, transport: Transport,

@@ -8,6 +8,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.component import log_output
 from ..core.values import StateValue
 from . import keys
 from .store import Store, current_app_id, machine_id, open_store, place_tree, storage_url, worker_address
@@ -123,8 +124,6 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
             return
         self._consumer_name = work.name
         if not self._fetch(overwrite=True):
-            from ..runtime.worker import log_output
-
             log_output(work, f"lightnb: {self} from {self.origin_name} was not fetched: it cannot be found "
                              f"yet ({self._where_looked()})\n", "stderr")
 

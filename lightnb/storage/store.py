@@ -21,7 +21,7 @@ import socket
 import stat
 import sys
 import uuid
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from ..runtime import context
@@ -58,14 +58,22 @@ def current_app_id(hint: str | None = None) -> str | None:
     return current.app_id if current is not None else hint
 
 
-def _app_storage_of(component: Any) -> str | None:
-    from ..app import _apps
+# The storage root of the app a component belongs to (in the kernel, where no AppContext is current): the
+# layer that knows apps (lightnb.app) registers how to find it.
+_storage_lookups: list[Callable[[Any], str | None]] = []
 
+
+def register_storage_lookup(lookup: Callable[[Any], str | None]) -> None:
+    """``lookup(root_component)`` gives the storage root URL of the app whose root it is, or ``None``."""
+    _storage_lookups.append(lookup)
+
+
+def _app_storage_of(component: Any) -> str | None:
     root = component.root
-    for app in list(_apps):
-        if app.root is root:
-            loop = app.loop
-            return loop.context.storage if loop is not None else context.resolve_storage(app.storage)
+    for lookup in _storage_lookups:
+        found = lookup(root)
+        if found:
+            return found
     return None
 
 

@@ -15,9 +15,9 @@ from numbers import Real
 from typing import Any
 
 from ..core.component import Node
+from ..core.events import Changes
 from ..core.flow import LightningFlow
 from ..core.work import LightningWork
-from ..runtime.loop import Changes
 from .urls import url_pieces
 
 LOG_LINES = 20  # last lines of each component carried in the model

@@ -16,7 +16,7 @@ import traitlets
 
 from ..app import LightningApp, all_apps, on_app_start
 from ..core.component import Component
-from ..runtime.loop import Changes
+from ..core.events import Changes
 from .fields import current_values, form_fields, validate
 from .pump import pump
 from .widget import STATIC, PumpedWidget, esm
