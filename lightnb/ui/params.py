@@ -133,7 +133,7 @@ class ParamsForm(PumpedWidget):
                                                    "message": f"applied {described} to {component.name}"}))
 
         loop = component._observer
-        if loop is not None and hasattr(loop, "call_soon") and not loop.done.is_set():
+        if loop is not None and not loop.done.is_set():
             pump().call(lambda: self._show(errors={}, status={"state": "sending", "seq": seq,
                                                               "message": f"applying {described}…"}))
             loop.call_soon(apply)  # between two flow passes, all values at once
