@@ -100,7 +100,8 @@ def test_a_cluster_class_that_fails_to_start_reports_its_error(tmp_path):
 def test_a_spec_file_starts_that_cluster_and_the_app_closes_it(tmp_path):
     spec = tmp_path / "cluster.json"
     spec.write_text(json.dumps({"class": "distributed.LocalCluster",
-                                "kwargs": {"n_workers": 1, "processes": False, "dashboard_address": None}}))
+                                "kwargs": {"n_workers": 1, "processes": False,
+                                           "dashboard_address": "127.0.0.1:0"}}))
     connection = connect(str(spec))
     try:
         assert connection.description.startswith("distributed.LocalCluster at ")
