@@ -45,7 +45,33 @@ _TRACER = str(Path(__file__).with_name("_tracer.py"))
 STOP_GRACE_SECONDS = 3.0
 _STDERR_TAIL_LINES = 20
 
-_live: weakref.WeakSet[ProcessTree] = weakref.WeakSet()
+
+
+class _LiveTrees:
+    """The process trees works of this process started: ended when the process exits. The exit hook is
+    registered on the first tree (importing lightnb registers nothing); trees start on work threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trees: weakref.WeakSet[ProcessTree] = weakref.WeakSet()
+        self._hooked = False
+
+    def add(self, tree: ProcessTree) -> None:
+        with self._lock:
+            self._trees.add(tree)
+            if not self._hooked:
+                atexit.register(self.end_all)
+                self._hooked = True
+
+    def end_all(self) -> None:
+        """A worker process that exits takes the trees its works started with it."""
+        with self._lock:
+            trees = list(self._trees)
+        for tree in trees:
+            _kill_and_reap(tree._tree())
+
+
+_LIVE = _LiveTrees()
 
 
 class ProcessFailed(RuntimeError):
@@ -84,7 +110,7 @@ class ProcessTree:
             # Its own session: signals meant for the worker never reach it, and its group can be ended whole.
             start_new_session=os.name == "posix",
         )
-        _live.add(self)
+        _LIVE.add(self)
         for pipe, stream in ((self.process.stdout, "stdout"), (self.process.stderr, "stderr")):
             reader = threading.Thread(target=self._pump, args=(pipe, stream), daemon=True,
                                       name=f"lightnb-{stream}-{self.process.pid}")
@@ -224,13 +250,6 @@ def _signal_all(processes: list[psutil.Process], sig: int) -> None:
             process.send_signal(sig)
         except psutil.Error:
             pass
-
-
-@atexit.register
-def _end_leftovers() -> None:
-    """A worker process that exits takes the trees its works started with it."""
-    for tree in list(_live):
-        _kill_and_reap(tree._tree())
 
 
 def run_process(work: LightningWork, argv: Sequence[str] | str, *, what: str, cwd: str | None = None,

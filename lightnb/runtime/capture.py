@@ -17,8 +17,38 @@ from typing import Any, TextIO
 
 Sink = Callable[[str, str], None]  # (stream name, text)
 
-_routes: dict[int, Sink] = {}
-_install_lock = threading.Lock()
+
+
+class _Routes:
+    """Which thread's output goes to which sink: written by the threads running components, read by every
+    thread that prints. One lock guards the table and the installation of the routers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sinks: dict[int, Sink] = {}
+
+    def sink(self, ident: int) -> Sink | None:
+        with self._lock:
+            return self._sinks.get(ident)
+
+    def replace(self, ident: int, sink: Sink | None) -> Sink | None:
+        """Route thread ``ident`` to ``sink`` (``None``: to the original stream); returns its previous sink."""
+        with self._lock:
+            previous = self._sinks.get(ident)
+            if sink is None:
+                self._sinks.pop(ident, None)
+            else:
+                self._sinks[ident] = sink
+            return previous
+
+    def install(self) -> None:
+        with self._lock:
+            if not isinstance(sys.stdout, _Router):
+                sys.stdout = _Router(sys.stdout, "stdout")
+            if not isinstance(sys.stderr, _Router):
+                sys.stderr = _Router(sys.stderr, "stderr")
+
+
 
 
 class _Router(io.TextIOBase):
@@ -27,7 +57,7 @@ class _Router(io.TextIOBase):
         self._stream = stream
 
     def write(self, text: str) -> int:
-        sink = _routes.get(threading.get_ident())
+        sink = _ROUTES.sink(threading.get_ident())
         if sink is None:
             return self._original.write(text)
         if text:
@@ -35,7 +65,7 @@ class _Router(io.TextIOBase):
         return len(text)
 
     def flush(self) -> None:
-        if threading.get_ident() not in _routes:
+        if _ROUTES.sink(threading.get_ident()) is None:
             self._original.flush()
 
     def writable(self) -> bool:
@@ -55,13 +85,12 @@ class _Router(io.TextIOBase):
         return getattr(self._original, name)
 
 
+_ROUTES = _Routes()
+
+
 def install() -> None:
     """Put the routers in place (again, if something replaced ``sys.stdout`` since)."""
-    with _install_lock:
-        if not isinstance(sys.stdout, _Router):
-            sys.stdout = _Router(sys.stdout, "stdout")
-        if not isinstance(sys.stderr, _Router):
-            sys.stderr = _Router(sys.stderr, "stderr")
+    _ROUTES.install()
 
 
 @contextlib.contextmanager
@@ -69,12 +98,8 @@ def route(sink: Sink) -> Iterator[None]:
     """Send what the current thread prints to ``sink`` while the block runs."""
     install()
     ident = threading.get_ident()
-    previous = _routes.get(ident)
-    _routes[ident] = sink
+    previous = _ROUTES.replace(ident, sink)
     try:
         yield
     finally:
-        if previous is None:
-            _routes.pop(ident, None)
-        else:
-            _routes[ident] = previous
+        _ROUTES.replace(ident, previous)

@@ -198,8 +198,29 @@ def _describe_loss(work_name: str, error: BaseException) -> str:
 
 
 # -- on the worker ------------------------------------------------------------------------------------------
-_subscriptions: dict[str, threading.Event] = {}
-_subscriptions_lock = threading.Lock()
+class _Subscriptions:
+    """The apps whose push topic this worker process subscribed to, each with an event set once the
+    scheduler confirmed the subscription (calls of one app may start on several threads at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._confirmed: dict[str, threading.Event] = {}
+
+    def claim(self, app_id: str) -> tuple[threading.Event, bool]:
+        """The app's confirmation event, and whether the caller is the first (the one to subscribe)."""
+        with self._lock:
+            confirmed = self._confirmed.get(app_id)
+            if confirmed is not None:
+                return confirmed, False
+            confirmed = self._confirmed[app_id] = threading.Event()
+            return confirmed, True
+
+    def forget(self, app_id: str) -> None:
+        with self._lock:
+            self._confirmed.pop(app_id, None)
+
+
+_SUBSCRIPTIONS = _Subscriptions()
 
 
 def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, claim: bool) -> None:
@@ -242,12 +263,7 @@ def _claim(app_id: str, work_name: str, call_id: str, address: str) -> bool:
 def _subscribe(app_id: str, worker: Any) -> None:
     """Subscribe this worker process to the app's push topic (once), and make sure the scheduler has the
     subscription before the work reports that it runs: the flow pushes only after that report."""
-    with _subscriptions_lock:
-        confirmed = _subscriptions.get(app_id)
-        first = confirmed is None
-        if first:
-            confirmed = _subscriptions[app_id] = threading.Event()
-    assert confirmed is not None
+    confirmed, first = _SUBSCRIPTIONS.claim(app_id)
     if not first:
         confirmed.wait(10)
         return
@@ -281,8 +297,7 @@ def _subscribe(app_id: str, worker: Any) -> None:
 def forget_app(app_id: str, topic: str) -> None:
     """Drop what this worker process keeps for an app that ended (runs on each worker at app close)."""
     REGISTRY.forget_app(app_id)
-    with _subscriptions_lock:
-        _subscriptions.pop(app_id, None)
+    _SUBSCRIPTIONS.forget(app_id)
     try:
         from distributed import get_worker
 

@@ -17,6 +17,7 @@ import marshal
 import site
 import sys
 import sysconfig
+import threading
 import types
 from collections import ChainMap
 from functools import cache
@@ -49,7 +50,26 @@ def dumps(value: Any, protocol: int | None = None) -> bytes:
         _Pickler(file, protocol=protocol or cloudpickle.DEFAULT_PROTOCOL).dump(value)
         return file.getvalue()
 
-_registered: set[str] = set()
+class _ByValueModules:
+    """The modules registered with cloudpickle to be pickled by value (apps may pickle from several
+    threads: the kernel's, the loop's, a work's)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._names: set[str] = set()
+
+    def register(self, name: str) -> None:
+        with self._lock:
+            if name in self._names:
+                return
+            module = sys.modules.get(name)
+            if module is not None and is_local_module(module):
+                top = name.split(".")[0]
+                cloudpickle.register_pickle_by_value(sys.modules.get(top, module))
+                self._names.add(name)
+
+
+_BY_VALUE = _ByValueModules()
 
 
 @cache
@@ -76,11 +96,4 @@ def ship_by_value(*types: type) -> None:
     """Register the local modules defining ``types`` (and their bases) to be pickled by value."""
     for cls in types:
         for base in cls.__mro__:
-            name = base.__module__
-            if name in _registered:
-                continue
-            module = sys.modules.get(name)
-            if module is not None and is_local_module(module):
-                top = name.split(".")[0]
-                cloudpickle.register_pickle_by_value(sys.modules.get(top, module))
-                _registered.add(name)
+            _BY_VALUE.register(base.__module__)

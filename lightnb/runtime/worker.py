@@ -200,41 +200,103 @@ class _Running:
 
 class Registry:
     """The works of this process: those executing now, and each work's last object (kept between calls so
-    that private attributes — a loaded model, a server handle — survive, as in a long-lived work process)."""
+    that private attributes — a loaded model, a server handle — survive, as in a long-lived work process).
+
+    Calls execute on their own threads while pushes and stops arrive on the worker's event loop: everything
+    here is read and written under one lock, through these methods only.
+    """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.running: dict[tuple[str, str], _Running] = {}
-        self.objects: dict[tuple[str, str], LightningWork] = {}
+        self._lock = threading.Lock()
+        self._running: dict[tuple[str, str], _Running] = {}
+        self._objects: dict[tuple[str, str], LightningWork] = {}
         # Calls asked to stop before they started here (the stop overtook the call): they do not run.
-        self.stopped_early: set[tuple[str, str, str]] = set()
+        self._stopped_early: set[tuple[str, str, str]] = set()
+
+    def begin(self, app_id: str, work_name: str, call_id: str, work: LightningWork,
+              observer: WorkObserver) -> _Running:
+        """Register a call that is about to execute. The work object kept from an earlier call of the same
+        app and work (same class) is reused, with the new public values applied to it."""
+        key = (app_id, work_name)
+        with self._lock:
+            kept = self._objects.get(key)
+            if kept is not None and type(kept) is type(work):
+                for attribute, value in work._public_values().items():
+                    kept._apply_remote(attribute, value)
+                work = kept
+            self._objects[key] = work
+            running = _Running(work, call_id, observer, [])
+            self._running[key] = running
+        return running
+
+    def end(self, app_id: str, work_name: str, running: _Running) -> None:
+        """The call of ``running`` ended (a newer call of the same work may have replaced it already)."""
+        with self._lock:
+            if self._running.get((app_id, work_name)) is running:
+                del self._running[(app_id, work_name)]
+
+    def was_stopped_early(self, app_id: str, work_name: str, running: _Running) -> bool:
+        """Whether a stop for this call arrived before it registered; if so it is ended here (not run)."""
+        with self._lock:
+            stop = (app_id, work_name, running.call_id)
+            if stop not in self._stopped_early:
+                return False
+            self._stopped_early.discard(stop)
+            if self._running.get((app_id, work_name)) is running:
+                del self._running[(app_id, work_name)]
+            return True
 
     def deliver(self, app_id: str, work_name: str, call_id: str, seq: int, values: dict[str, Any]) -> None:
         """Flow → work: set attributes on a running work (pushes older than what it has are dropped)."""
-        running = self.running.get((app_id, work_name))
-        if running is None or running.call_id != call_id or seq <= running.observer.applied_seq:
-            return
-        running.observer.applied_seq = seq
-        for attribute, value in values.items():
-            running.work._apply_remote(attribute, value)
+        with self._lock:
+            running = self._running.get((app_id, work_name))
+            if running is None or running.call_id != call_id or seq <= running.observer.applied_seq:
+                return
+            running.observer.applied_seq = seq
+            for attribute, value in values.items():
+                running.work._apply_remote(attribute, value)
 
     def stop(self, app_id: str, work_name: str, call_id: str) -> None:
-        running = self.running.get((app_id, work_name))
-        if running is None or running.call_id != call_id:
-            self.stopped_early.add((app_id, work_name, call_id))
-            return
-        running.observer.stop_requested.set()
-        for callback in list(running.on_stop):
+        """Ask a call to stop: a running one is told (and its stop callbacks run, outside the lock); one
+        not started here yet will not run."""
+        with self._lock:
+            running = self._running.get((app_id, work_name))
+            if running is None or running.call_id != call_id:
+                self._stopped_early.add((app_id, work_name, call_id))
+                return
+            # Set under the lock: a callback registered after this sees the stop (see add_stop_callback).
+            running.observer.stop_requested.set()
+            callbacks = list(running.on_stop)
+        for callback in callbacks:
             try:
                 callback()
             except Exception:
                 traceback.print_exc()
 
+    def add_stop_callback(self, work: LightningWork, callback: Callable[[], None]) -> Callable[[], None]:
+        """Run ``callback`` when the call ``work`` is executing is asked to stop; returns its unregister
+        function. A no-op for a work not executing here."""
+        with self._lock:
+            for running in self._running.values():
+                if running.work is work:
+                    running.on_stop.append(callback)
+                    break
+            else:
+                return lambda: None
+
+        def unregister() -> None:
+            with self._lock:
+                if callback in running.on_stop:
+                    running.on_stop.remove(callback)
+
+        return unregister
+
     def forget_app(self, app_id: str) -> None:
-        with self.lock:
-            for key in [k for k in self.objects if k[0] == app_id]:
-                del self.objects[key]
-            self.stopped_early = {k for k in self.stopped_early if k[0] != app_id}
+        """Drop the work objects and early stops kept for an app that ended."""
+        with self._lock:
+            for key in [k for k in self._objects if k[0] == app_id]:
+                del self._objects[key]
+            self._stopped_early = {k for k in self._stopped_early if k[0] != app_id}
 
 
 REGISTRY = Registry()
@@ -243,11 +305,7 @@ REGISTRY = Registry()
 def on_stop_requested(work: LightningWork, callback: Callable[[], None]) -> Callable[[], None]:
     """Run ``callback`` (from another thread) when the app asks ``work`` to stop — e.g. kill the process
     the work started. Returns a function that unregisters it. A no-op for a work not executing."""
-    for running in list(REGISTRY.running.values()):
-        if running.work is work:
-            running.on_stop.append(callback)
-            return lambda: running.on_stop.remove(callback) if callback in running.on_stop else None
-    return lambda: None
+    return REGISTRY.add_stop_callback(work, callback)
 
 
 def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, transport: Transport,
@@ -270,24 +328,14 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         channel.status(WorkStageStatus.FAILED, message, "unpickling")
         channel.flush()
         return
-    key = (app_id, work_name)
-    with REGISTRY.lock:
-        kept = REGISTRY.objects.get(key)
-        if kept is not None and type(kept) is type(work):
-            for attribute, value in work._public_values().items():
-                kept._apply_remote(attribute, value)
-            work = kept
-        REGISTRY.objects[key] = work
-    object.__setattr__(work, "_detached_name", work_name)
     observer = WorkObserver(channel)
-    running = _Running(work, call_id, observer, [])
-    REGISTRY.running[key] = running
+    running = REGISTRY.begin(app_id, work_name, call_id, work, observer)
+    work = running.work
+    object.__setattr__(work, "_detached_name", work_name)
     if ready is not None:
         ready()
     channel.status(WorkStageStatus.RUNNING)
-    if (app_id, work_name, call_id) in REGISTRY.stopped_early:
-        REGISTRY.stopped_early.discard((app_id, work_name, call_id))
-        del REGISTRY.running[key]
+    if REGISTRY.was_stopped_early(app_id, work_name, running):
         channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
         channel.flush()
         return
@@ -325,8 +373,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
     finally:
         object.__setattr__(work, "_executing", False)
         work._set_observer(None)
-        if REGISTRY.running.get(key) is running:
-            del REGISTRY.running[key]
+        REGISTRY.end(app_id, work_name, running)
     channel.flush()
 
 

@@ -196,3 +196,43 @@ def test_bad_arguments_are_refused_with_the_culprit_named():
         ShellWork(42)
     with pytest.raises(ValueError, match="empty"):
         ShellWork("  ")
+
+
+def test_a_process_that_exits_ends_the_process_trees_its_works_started(tmp_path):
+    """A worker process that exits (normally, not killed) takes the trees its works started with it. The exit
+    hook comes with the first tree, once: importing lightnb registers none of its own."""
+    import atexit
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    program = textwrap.dedent("""
+        import atexit, sys
+        import lightnb.components.scripts as scripts
+        before = atexit._ncallbacks()
+        sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+        tree = scripts.ProcessTree(sleeper, work=None).start()
+        assert atexit._ncallbacks() == before + 1, "the first tree registers the exit hook"
+        quick = scripts.ProcessTree([sys.executable, "-c", "pass"], work=None).start()
+        quick.wait()
+        assert atexit._ncallbacks() == before + 1, "the exit hook is registered once"
+        print(tree.pid, flush=True)
+    """)
+    assert hasattr(atexit, "_ncallbacks")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60,
+                          env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    pid = int(done.stdout.split()[0])
+    child = psutil.Process(pid) if psutil.pid_exists(pid) else None
+    deadline = time.monotonic() + 10
+    while child is not None and time.monotonic() < deadline:
+        if not child.is_running() or child.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.05)
+    else:
+        if child is not None:
+            child.kill()
+            raise AssertionError("the process the work started outlived the process that started it")

@@ -1,0 +1,171 @@
+"""Which Dask cluster an app uses (lightnb.runtime.cluster): what connecting does and what a user is told when
+it cannot — on real clusters (worker processes), no mocks."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import time
+
+import pytest
+from distributed import Client
+
+from lightnb.runtime.cluster import (
+    ClusterError,
+    check_cluster,
+    connect,
+    get_default_cluster,
+    set_default_cluster,
+)
+
+
+def closed_port():
+    """A loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+# -- what a user is told ------------------------------------------------------------------------------------
+def test_an_address_with_no_scheduler_fails_naming_the_address_and_what_to_do():
+    port = closed_port()
+    started = time.monotonic()
+    with pytest.raises(ClusterError) as error:
+        connect(f"127.0.0.1:{port}")  # no scheme: tcp:// is assumed
+    message = str(error.value)
+    assert f"could not reach a Dask scheduler at tcp://127.0.0.1:{port} within 5 s" in message
+    assert "dask scheduler" in message
+    assert time.monotonic() - started < 30, "a wrong address must fail, not hang"
+
+
+def test_something_that_is_not_a_cluster_is_refused_with_the_accepted_forms():
+    with pytest.raises(ClusterError) as error:
+        connect(42)
+    message = str(error.value)
+    assert message.startswith("cluster=42 is not something lightnb can use")
+    for form in ("embedded LocalCluster", "tcp://host:8786", "distributed.Client", "'class'", "YAML/JSON"):
+        assert form in message
+
+
+def test_a_spec_file_that_does_not_exist_is_named(tmp_path):
+    missing = tmp_path / "cluster.yaml"
+    with pytest.raises(ClusterError, match=f"cluster spec file {missing} does not exist"):
+        connect(str(missing))
+    # check_cluster says it before the app starts anything.
+    with pytest.raises(ClusterError, match="does not exist"):
+        check_cluster(missing)
+
+
+def test_a_spec_file_that_is_not_a_mapping_or_not_yaml_is_refused(tmp_path):
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- distributed.LocalCluster\n")
+    with pytest.raises(ClusterError, match=r"must hold a mapping with 'class' and 'kwargs'"):
+        check_cluster(str(listed))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(ClusterError, match=rf"cluster spec file {broken} cannot be read"):
+        check_cluster(str(broken))
+
+
+@pytest.mark.parametrize(("spec", "expected"), [
+    ({"class": "distributed.LocalCluster", "workers": 2},
+     r"must have the keys 'class' and optionally 'kwargs' \(got \['class', 'workers'\]\)"),
+    ({"class": "distributed.LocalCluster", "kwargs": [1]}, r"'kwargs' must be a mapping"),
+    ({"class": "LocalCluster"}, r"'class' must be a dotted path such as distributed.LocalCluster"),
+    ({"class": "dask_cloudprovider.aws.EC2Cluster"},
+     r"names dask_cloudprovider.aws.EC2Cluster, but the package 'dask_cloudprovider' is not installed "
+     r"\(pip install dask-cloudprovider\[all\]\)"),
+    ({"class": "lightnb_no_such_package.Cluster"}, r"pip install lightnb-no-such-package"),
+    ({"class": "distributed.NoSuchCluster"}, r"module distributed has no class 'NoSuchCluster'"),
+])
+def test_a_spec_that_cannot_work_is_refused_before_anything_starts(spec, expected):
+    with pytest.raises(ClusterError, match=expected):
+        check_cluster(spec)
+    with pytest.raises(ClusterError, match=expected):
+        connect(spec)
+
+
+def test_a_cluster_class_that_fails_to_start_reports_its_error(tmp_path):
+    spec = tmp_path / "cluster.json"
+    spec.write_text(json.dumps({"class": "distributed.LocalCluster", "kwargs": {"n_workers": "many"}}))
+    with pytest.raises(ClusterError) as error:
+        connect(str(spec))
+    assert str(error.value).startswith(f"{spec}: distributed.LocalCluster(**{{'n_workers': 'many'}}) failed: ")
+
+
+# -- connecting -----------------------------------------------------------------------------------------------
+def test_a_spec_file_starts_that_cluster_and_the_app_closes_it(tmp_path):
+    spec = tmp_path / "cluster.json"
+    spec.write_text(json.dumps({"class": "distributed.LocalCluster",
+                                "kwargs": {"n_workers": 1, "processes": False,
+                                           "dashboard_address": "127.0.0.1:0"}}))
+    connection = connect(str(spec))
+    try:
+        assert connection.description.startswith("distributed.LocalCluster at ")
+        assert connection.client.submit(sum, [1, 2]).result(timeout=30) == 3
+    finally:
+        connection.close()
+    assert connection.cluster.status.name == "closed"
+
+
+def test_an_address_and_a_cluster_object_given_by_the_user_are_left_running(cluster):
+    for given in (cluster.scheduler_address, cluster.scheduler_address.removeprefix("tcp://"), cluster):
+        connection = connect(given)
+        assert connection.client.submit(sum, [2, 3]).result(timeout=30) == 5
+        connection.close()
+        assert cluster.status.name == "running"
+    connection = connect(cluster.scheduler_address.removeprefix("tcp://"))
+    connection.close()
+    assert connection.description == f"the Dask cluster at {cluster.scheduler_address}"
+
+
+def test_a_client_given_by_the_user_is_used_and_never_closed(cluster):
+    with Client(cluster, set_as_default=False) as client:
+        connection = connect(client)
+        connection.close()
+        assert client.status == "running"
+        assert client.submit(sum, [1, 1]).result(timeout=30) == 2
+
+
+def test_apps_without_a_cluster_use_the_default_one_then_the_environment(monkeypatch):
+    monkeypatch.setenv("LIGHTNB_CLUSTER", "tcp://10.0.0.5:8786")
+    set_default_cluster(None)
+    assert get_default_cluster() == "tcp://10.0.0.5:8786"
+    set_default_cluster("in-process")
+    try:
+        assert get_default_cluster() == "in-process"
+    finally:
+        set_default_cluster(None)
+    monkeypatch.delenv("LIGHTNB_CLUSTER")
+    assert get_default_cluster() is None
+
+
+# -- the embedded cluster's settings, seen from its workers -------------------------------------------------
+def _child_exit_code():
+    """Start a process from the worker, as a DataLoader with num_workers > 0 does."""
+    child = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    child.start()
+    child.join(60)
+    return child.exitcode
+
+
+def test_the_shared_local_cluster_listens_on_loopback_only_and_runs_worker_processes(cluster):
+    with Client(cluster, set_as_default=False) as client:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        workers = client.scheduler_info()["workers"]
+        assert len(workers) == 2
+        assert all(address.startswith("tcp://127.0.0.1:") for address in workers)
+        pids = client.run(os.getpid)
+        assert os.getpid() not in pids.values()
+        assert len(set(pids.values())) == 2
+
+
+def test_work_code_on_the_embedded_cluster_may_start_processes_and_ignores_ctrl_c(cluster):
+    with Client(cluster, set_as_default=False) as client:
+        # Daemonic workers could not start children ("daemonic processes are not allowed to have children").
+        assert set(client.run(_child_exit_code).values()) == {0}
+        # Ctrl-C in the terminal reaches the whole process group: the app stops works, not the signal.
+        assert set(client.run(signal.getsignal, signal.SIGINT).values()) == {signal.SIG_IGN}
