@@ -3,6 +3,7 @@ process, and one call end to end — reported through an in-memory transport, re
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ import cloudpickle
 import pytest
 
 from lightnb import LightningWork, WorkStageStatus
+from lightnb.core.events import LogEntry, SetEntry
 from lightnb.runtime.context import AppContext
 from lightnb.runtime.worker import REGISTRY, Transport, WorkChannel, execute_call, loads_batch, on_stop_requested
 
@@ -26,7 +28,9 @@ class Outbox:
         self.transport = Transport(send=self._send, schedule=self._schedule, worker="test-worker")
 
     def _send(self, data):
-        self.batches.append(loads_batch(data))
+        # As the app reads it (typed entries), written back in the wire's shape for short comparisons.
+        batch = loads_batch(data)
+        self.batches.append(dataclasses.replace(batch, entries=[_shape(entry) for entry in batch.entries]))
 
     def _schedule(self, flush):
         if self.manual:
@@ -51,6 +55,14 @@ class Outbox:
 
     def final(self):
         return [entry for entry in self.entries if entry[0] == "status"][-1]
+
+
+def _shape(entry):
+    if isinstance(entry, SetEntry):
+        return ("set", entry.attribute, entry.value)
+    if isinstance(entry, LogEntry):
+        return ("log", entry.stream, entry.text)
+    return ("status", entry.stage.value, entry.message, entry.reason, entry.timestamp)
 
 
 def wait_until(predicate, timeout=10.0):
