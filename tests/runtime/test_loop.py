@@ -1,7 +1,7 @@
-"""The app's event loop, with works on threads of this process (the fast in-process executor).
+"""The app's loop (the shell around the engine) running apps end to end, on a real Dask cluster: worker
+processes, shared by the module's apps (an app given a cluster it did not create leaves it running).
 
-The same behaviours run on a real Dask cluster in tests/runtime/test_dask.py; here they are cheap enough to
-cover every branch of the loop.
+The engine's decisions themselves are tested synchronously, event by event, in tests/core/test_engine.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ import pytest
 
 from lightnb import AppFailed, LightningApp, LightningFlow, LightningWork
 
-FAST = "in-process"
+
+@pytest.fixture(autouse=True)
+def on_the_cluster(cluster):
+    """Apps of these tests, created with no cluster argument, run on the module's cluster."""
+    from lightnb.runtime.cluster import set_default_cluster
+
+    set_default_cluster(cluster)
+    yield
+    set_default_cluster(None)
 
 
 class Echo(LightningWork):
@@ -35,7 +43,7 @@ class Echo(LightningWork):
 
 
 def run_app(root, timeout=20, **kwargs):
-    app = LightningApp(root, cluster=FAST, **kwargs)
+    app = LightningApp(root, **kwargs)
     app.start()
     app.wait(timeout)
     return app
@@ -133,7 +141,7 @@ def test_failed_work_fails_the_app_with_its_traceback():
         def run(self):
             self.work.run()
 
-    app = LightningApp(Root(), cluster=FAST)
+    app = LightningApp(Root())
     app.start()
     with pytest.raises(AppFailed, match=r"(?s)root\.work failed.*ValueError: the data is bad") as failure:
         app.wait(10)
@@ -174,7 +182,7 @@ def test_flow_exception_and_flow_fail_end_the_app_as_failed():
         def run(self):
             {}["missing"]
 
-    app = LightningApp(Raises(), cluster=FAST).start()
+    app = LightningApp(Raises()).start()
     with pytest.raises(AppFailed, match=r"(?s)root failed.*KeyError: 'missing'"):
         app.wait(10)
 
@@ -182,7 +190,7 @@ def test_flow_exception_and_flow_fail_end_the_app_as_failed():
         def run(self):
             self.fail("gave up")
 
-    app = LightningApp(Fails(), cluster=FAST).start()
+    app = LightningApp(Fails()).start()
     with pytest.raises(AppFailed, match="gave up"):
         app.wait(10)
 
@@ -219,7 +227,7 @@ def test_return_value_from_run_fails_the_work_with_a_hint():
         def run(self):
             return 42
 
-    app = LightningApp(Returns(), cluster=FAST).start()
+    app = LightningApp(Returns()).start()
     with pytest.raises(AppFailed, match=r"returned a value \(int\).*Payload"):
         app.wait(10)
 
@@ -233,7 +241,7 @@ def test_unpicklable_argument_is_named():
         def run(self):
             self.work.run(threading.Lock())
 
-    app = LightningApp(Root(), cluster=FAST).start()
+    app = LightningApp(Root()).start()
     with pytest.raises(AppFailed, match=r"argument 0 of root\.work\.run\(\) \(_thread\.lock\) cannot be pickled"):
         app.wait(10)
 
@@ -251,7 +259,7 @@ def test_values_set_from_another_thread_reach_the_flow_between_passes():
             if self.target == 3:
                 self.stop()
 
-    app = LightningApp(Root(), cluster=FAST).start()
+    app = LightningApp(Root()).start()
     for value in (1, 2, 3):
         time.sleep(0.02)
         app.root.target = value  # a notebook cell
@@ -301,7 +309,7 @@ def test_paused_app_steps_exactly_once_per_step():
         def run(self):
             self.passes += 1  # a state change: an unpaused app would step again at once
 
-    app = LightningApp(Counter(), cluster=FAST)
+    app = LightningApp(Counter())
     app.start(paused=True)
     time.sleep(0.1)
     assert app.root.passes == 0
@@ -319,14 +327,16 @@ def test_stop_stops_running_works_and_runs_on_exit_where_they_ran(tmp_path):
         def __init__(self):
             super().__init__(parallel=True)
             self.ticks = 0
+            self.pid = 0
 
         def run(self):
+            self.pid = os.getpid()
             while True:
                 self.ticks += 1
                 time.sleep(0.01)
 
         def on_exit(self):
-            marker.write_text(threading.current_thread().name)
+            marker.write_text(str(os.getpid()))
 
     class Root(LightningFlow):
         def __init__(self):
@@ -336,14 +346,14 @@ def test_stop_stops_running_works_and_runs_on_exit_where_they_ran(tmp_path):
         def run(self):
             self.work.run()
 
-    app = LightningApp(Root(), cluster=FAST).start()
+    app = LightningApp(Root()).start()
     deadline = time.time() + 10
     while app.root.work.ticks < 3 and time.time() < deadline:
         time.sleep(0.01)
     app.stop()
     assert app.stage == "stopped"
     assert app.root.work.has_stopped
-    assert marker.read_text().startswith("lightnb-work-"), "on_exit runs where the work ran"
+    assert marker.read_text() == str(app.root.work.pid) != str(os.getpid()), "on_exit runs where the work ran"
     app.stop()  # a no-op on an ended app
 
 
@@ -379,7 +389,7 @@ def test_several_apps_run_at_once_in_one_process():
             self.work.run(self.n)
             self.stop()
 
-    apps = [LightningApp(Root(n), cluster=FAST).start() for n in range(4)]
+    apps = [LightningApp(Root(n)).start() for n in range(4)]
     for app in apps:
         app.wait(10)
     assert [app.root.work.calls for app in apps] == [[0], [1], [2], [3]]
@@ -395,7 +405,7 @@ def test_wait_timeout_and_wait_async():
             if self.done:
                 self.stop()
 
-    app = LightningApp(Waits(), cluster=FAST).start()
+    app = LightningApp(Waits()).start()
     with pytest.raises(TimeoutError, match="still running"):
         app.wait(0.05)
     assert app.stage == "running"
@@ -413,7 +423,7 @@ def test_interrupting_wait_interrupts_the_wait_not_the_app():
         def run(self):
             pass
 
-    app = LightningApp(Idle(), cluster=FAST).start()
+    app = LightningApp(Idle()).start()
     threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     with pytest.raises(KeyboardInterrupt):
         app.wait(10)
@@ -432,7 +442,7 @@ def test_app_state_is_a_consistent_copy():
         def run(self):
             pass
 
-    app = LightningApp(Root(), cluster=FAST).start()
+    app = LightningApp(Root()).start()
     snapshot = app.state
     snapshot["vars"]["items"].append(2)
     assert app.root.items == [1]
