@@ -23,8 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .app import LightningApp
-from .runtime.loop import Changes
+from ..app import LightningApp
+from ..runtime.loop import Changes
 
 STAGE_STYLES = {
     "not_started": "dim", "pending": "yellow", "running": "cyan", "succeeded": "green", "failed": "bold red",

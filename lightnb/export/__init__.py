@@ -5,7 +5,7 @@ editors still see cells) and:
 
 - leaves out cells tagged ``skip`` or ``lightnb-skip``;
 - keeps papermill's ``parameters`` cell as the script's parameters (``# %% tags=["parameters"]``), which
-  ``lightnb run app.py --param NAME=VALUE`` overrides (see :mod:`lightnb.appfile`);
+  ``lightnb run app.py --param NAME=VALUE`` overrides (see :mod:`lightnb.cli.appfile`);
 - drops ``%load_ext lightnb`` and the interactive ``%lightnb`` magics, turns ``%lightnb run APP`` into the
   module-level app, and comments out other magics and shell escapes with a note;
 - drops the lines that only show or drive the app (``app``, ``app.view()``, ``app.start()``, ``app.wait()``);
