@@ -137,7 +137,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     from rich.console import Console
 
     from ..runtime.cluster import ClusterError
-    from .terminal import TerminalView
+    from .terminal import TerminalView, app_ended
 
     interactive = sys.stdout.isatty()
     console = Console(file=sys.stdout, force_terminal=interactive, force_jupyter=False, soft_wrap=True,
@@ -162,7 +162,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
             app.start()
         except ClusterError as error:
             raise UsageError(str(error)) from None
-        if received and not app.loop.done.is_set():  # a signal came while it was starting
+        if received and not app_ended(app):  # a signal came while it was starting
             app.loop.request_stop(f"stopped by {signal.Signals(received[0]).name}")
         with view:
             while not view.wait_until_ended(1.0 / 4):
