@@ -82,7 +82,7 @@ def run_line(line: str, shell: Any) -> None:
     except KeyboardInterrupt:
         _complain("interrupted", None)
     except Exception as error:
-        from .ui.apps import FrontError
+        from .session import FrontError
 
         if not isinstance(error, (FrontError, LookupError, TypeError, ValueError, RuntimeError)):
             raise
@@ -120,8 +120,8 @@ def _display(value: Any) -> None:
 
 # -- run / stop ---------------------------------------------------------------------------------------------
 def _run(words: list[str], shell: Any) -> None:
+    from . import session
     from .app import LightningApp
-    from .ui import apps
 
     parser = _parser("run")
     parser.add_argument("app")
@@ -139,7 +139,7 @@ def _run(words: list[str], shell: Any) -> None:
         if app.loop is not None and app.stage == "running":
             raise UsageError(f"{args.app} is running: --cluster applies when it starts")
         app.cluster = _cluster_value(args.cluster, namespace)
-    app, notes = apps.launch(app, args.app, namespace)
+    app, notes = session.launch(app, args.app, namespace)
     for note in notes:
         print(note)
     print(f"started {args.app} ({app.app_id})")
@@ -149,24 +149,24 @@ def _run(words: list[str], shell: Any) -> None:
 
 def _named_or(words: list[str], shell: Any, subcommand: str, default: Callable[[], list[Any]]) -> list[Any]:
     """``[APP]``: the app named, or ``default()``."""
-    from .ui import apps
+    from . import session
 
     parser = _parser(subcommand)
     parser.add_argument("app", nargs="?")
     args = parser.parse_args(words)
-    return [apps.resolve(args.app, _namespace(shell))] if args.app else default()
+    return [session.resolve(args.app, _namespace(shell))] if args.app else default()
 
 
 def _stop(words: list[str], shell: Any) -> None:
+    from . import session
     from .app import running_apps
-    from .ui import apps
 
     targets = _named_or(words, shell, "stop", running_apps)
     if not targets:
         print("no app is running")
         return
-    apps.stop_apps(targets)
-    print("\n".join(f"stopped {apps.describe_app(app, _namespace(shell))}" for app in targets))
+    session.stop_apps(targets)
+    print("\n".join(f"stopped {session.describe_app(app, _namespace(shell))}" for app in targets))
 
 
 # -- looking at apps ----------------------------------------------------------------------------------------
@@ -179,21 +179,22 @@ def _status(words: list[str], shell: Any) -> None:
 
 
 def _label(app: Any, namespace: dict[str, Any]) -> str:
-    from .ui import apps
+    from . import session
 
-    names = apps.names_of(app, namespace)
+    names = session.names_of(app, namespace)
     return names[0] if names else app.name
 
 
 def _view(words: list[str], shell: Any) -> None:
-    from .ui import apps, comm
+    from . import session
+    from .ui import comm
 
     parser = _parser("view")
     parser.add_argument("app", nargs="?")
     parser.add_argument("--panel", action="store_true")
     args = parser.parse_args(words)
     namespace = _namespace(shell)
-    app = apps.resolve(args.app, namespace) if args.app else apps.default_app(namespace)
+    app = session.resolve(args.app, namespace) if args.app else session.default_app(namespace)
     if args.panel:
         asked = comm.reveal(app)
         print(f"asked {asked} side panel(s) to show {app.app_id}" if asked else
@@ -203,7 +204,7 @@ def _view(words: list[str], shell: Any) -> None:
 
 
 def _step(words: list[str], shell: Any) -> None:
-    from .ui import apps
+    from . import session
 
     count, names = 1, list(words)
     if names and names[0].lstrip("-").isdigit():
@@ -211,9 +212,9 @@ def _step(words: list[str], shell: Any) -> None:
     if len(names) > 1 or count < 1:
         raise UsageError("give a number of passes (at least 1) and optionally one app")
     namespace = _namespace(shell)
-    app = apps.resolve(names[0], namespace) if names else apps.default_app(namespace)
+    app = session.resolve(names[0], namespace) if names else session.default_app(namespace)
     if app.stage not in ("not_started", "running"):
-        raise UsageError(f"{apps.describe_app(app, namespace)} has ended; there is nothing to step")
+        raise UsageError(f"{session.describe_app(app, namespace)} has ended; there is nothing to step")
     for _ in range(count):
         app.step()
         if app.stage != "running":
@@ -223,8 +224,8 @@ def _step(words: list[str], shell: Any) -> None:
 
 
 def _logs(words: list[str], shell: Any) -> None:
+    from . import session
     from .app import all_apps
-    from .ui import apps
 
     parser = _parser("logs")
     parser.add_argument("name")
@@ -233,7 +234,7 @@ def _logs(words: list[str], shell: Any) -> None:
     args = parser.parse_args(words)
     namespace = _namespace(shell)
     name = args.name if args.name.startswith("root") else f"root.{args.name}"
-    candidates = [apps.resolve(args.app, namespace)] if args.app else list(reversed(all_apps()))
+    candidates = [session.resolve(args.app, namespace)] if args.app else list(reversed(all_apps()))
     for app in candidates:
         try:
             lines = app.logs(name, args.n)
@@ -299,15 +300,13 @@ def _cluster(words: list[str], shell: Any) -> None:
               f"{getattr(executor, 'description', 'an unknown executor')}")
 
 
-# -- export (a hook: the script front implements it) -----------------------------------------------------
+# -- export -------------------------------------------------------------------------------------------------
 def _export(words: list[str], shell: Any) -> None:
-    """``%lightnb export ...`` is ``lightnb export ...`` run in the kernel (see lightnb.cli)."""
+    """``%lightnb export ...`` is ``lightnb export ...`` run in the kernel (see lightnb.export.command)."""
+    from .export.command import main
+
     try:
-        from .cli import main
-    except ImportError:
-        raise UsageError("export is not available in this version of lightnb") from None
-    try:
-        code = main(["export", *words])
+        code = main(words)
     except SystemExit as exit_:
         code = exit_.code
     if code not in (0, None):

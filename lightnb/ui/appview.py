@@ -24,8 +24,8 @@ from typing import Any
 
 import traitlets
 
+from .. import session
 from ..app import LightningApp, on_app_start
-from . import apps
 from .layout import layout_tabs
 from .model import AppTracker, app_locked
 from .pump import pump
@@ -68,7 +68,7 @@ class AppView(PumpedWidget):
         header, components = first if first is not None else ({}, {})
         super().__init__(header=header, components=components, base_seq=0, patch={"seq": 0, "changes": {}},
                          tabs=self._read_tabs() or [], proxy=proxy_settings(),
-                         can_restart=apps.can_restart(app), **kwargs)
+                         can_restart=session.can_restart(app), **kwargs)
         self._tabs_due = False
         self._watch(app)
 
@@ -126,7 +126,7 @@ class AppView(PumpedWidget):
             self._rebase = False
             self._seq += 1
             updates.update(header=header, components=components, base_seq=self._seq,
-                           patch={"seq": self._seq, "changes": {}}, can_restart=apps.can_restart(self._app))
+                           patch={"seq": self._seq, "changes": {}}, can_restart=session.can_restart(self._app))
             self._tabs_due = True
         else:
             result = self._tracker.patch()
@@ -189,14 +189,14 @@ class AppView(PumpedWidget):
                 return
             if hasattr(work, "stop"):
                 loop.call_soon(work.stop)
-        elif kind == "restart" and apps.can_restart(app):
+        elif kind == "restart" and session.can_restart(app):
             threading.Thread(target=self._restart, args=(app,), name="lightnb-restart", daemon=True).start()
 
     def _restart(self, app: LightningApp) -> None:
         if not self._restarting.acquire(blocking=False):
             return
         try:
-            copy = apps.restart(app, _user_namespace())
+            copy = session.restart(app, _user_namespace())
         finally:
             self._restarting.release()
         pump().call(lambda: self._follow(copy))

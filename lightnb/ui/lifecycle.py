@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from ..app import LightningApp, running_apps
-from .apps import stop_apps
+from ..session import stop_apps
 
 STOP_SECONDS = 2.0  # the apps' share of the server's shutdown wait; then leftover processes are ended
 

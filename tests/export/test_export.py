@@ -13,7 +13,7 @@ from script_apps import COUNTER_DEFINITIONS, REPO, counter_notebook, write_noteb
 
 from lightnb.export import ExportError, convert, export_notebook, notebook_to_script
 
-GOLDEN = Path(__file__).parent / "export"
+GOLDEN = Path(__file__).parent / "golden"
 DEMOS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 

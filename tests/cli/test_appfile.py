@@ -10,7 +10,7 @@ import cloudpickle
 import pytest
 from script_apps import PIDS_APP, counter_notebook, env, write_notebook
 
-from lightnb.appfile import (
+from lightnb.cli.appfile import (
     MODULE_NAME,
     AppFileError,
     find_app,

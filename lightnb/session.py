@@ -1,4 +1,5 @@
-"""The kernel's apps as the notebook front sees them: finding one by name, starting, restarting.
+"""The kernel's apps as the fronts see them (the notebook widgets, ``%lightnb``): finding one by name,
+starting, restarting.
 
 Every app of the kernel is visible, however it was started (``app.start()`` or ``%lightnb run``). An app
 started by ``%lightnb run NAME`` is remembered under NAME, so running NAME again first stops it; a copy of
@@ -15,12 +16,12 @@ from typing import Any
 
 import cloudpickle
 
-from ..app import LightningApp, all_apps, running_apps
-from ..runtime.pickling import dumps
+from .app import LightningApp, all_apps, running_apps
+from .runtime.pickling import dumps
 
 
 class FrontError(Exception):
-    """A user mistake the notebook front reports as a short message (no traceback)."""
+    """A user mistake a front reports as a short message (no traceback)."""
 
 
 _named: dict[str, LightningApp] = {}

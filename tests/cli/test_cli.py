@@ -256,7 +256,7 @@ def test_a_script_failing_while_it_loads_exits_1_with_its_traceback(tmp_path: Pa
     assert "lightnb: crash.py failed while loading:" in run.stderr
     assert re.search(r'crash.py", line 4, in <module>\n    port = settings\[.port.\]\n', run.stderr)
     assert run.stderr.rstrip().endswith("KeyError: 'port'")
-    assert "lightnb/appfile.py" not in run.stderr  # only the user's frames
+    assert "lightnb/cli/appfile.py" not in run.stderr  # only the user's frames
 
 
 def test_export_to_stdout_and_help(tmp_path: Path) -> None:

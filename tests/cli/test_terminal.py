@@ -10,8 +10,8 @@ import io
 from rich.console import Console
 
 from lightnb import LightningApp, LightningFlow, LightningWork
+from lightnb.cli.terminal import Row, TerminalView, component_rows
 from lightnb.structures import List
-from lightnb.terminal import Row, TerminalView, component_rows
 
 
 class Step(LightningWork):

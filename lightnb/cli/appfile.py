@@ -24,8 +24,8 @@ from typing import Any
 
 import cloudpickle
 
-from .app import LightningApp
-from .export import PARAMETERS_MARKER
+from ..app import LightningApp
+from ..export import PARAMETERS_MARKER
 
 MODULE_NAME = "__lightnb_app__"
 
@@ -75,7 +75,7 @@ def load_module(path: str | Path, parameters: Mapping[str, Any] | None = None) -
 def read_source(file: Path) -> tuple[str, str]:
     """(source, the file name its code reports): a script as it is, a notebook as its app script."""
     if file.suffix == ".ipynb":
-        from .export import ExportError, convert, read_notebook
+        from ..export import ExportError, convert, read_notebook
 
         try:
             source = convert(read_notebook(file), name=file.name).source

@@ -44,20 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
+    from ..export.command import DESCRIPTION, add_arguments
 
     parser = argparse.ArgumentParser(prog="lightnb", description="Lightning Apps from notebooks, on Dask.")
     parser.add_argument("--version", action="version", version=f"lightnb {__version__}")
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    export = commands.add_parser("export", help="write a notebook as an app script",
-                                 description="Write NOTEBOOK as an app script that `lightnb run` runs.")
-    export.add_argument("notebook", metavar="NOTEBOOK.ipynb")
-    export.add_argument("-o", "--output", metavar="APP.py",
-                        help="where to write it (default: beside the notebook, .py; '-' for stdout)")
-    export.add_argument("--force", action="store_true", help="overwrite a file lightnb export did not write")
-    export.add_argument("--strict", action="store_true",
-                        help="fail on magics and shell escapes instead of commenting them out")
+    export = commands.add_parser("export", help="write a notebook as an app script", description=DESCRIPTION)
+    add_arguments(export)
     export.set_defaults(command=export_command)
 
     run = commands.add_parser("run", help="run an app in the foreground",
@@ -79,27 +74,16 @@ def _parser() -> argparse.ArgumentParser:
 
 # -- export -------------------------------------------------------------------------------------------------
 def export_command(args: argparse.Namespace) -> int:
-    from .export import ExportError, convert, export_notebook, read_notebook
+    """``lightnb export``: the export command both fronts share (:mod:`lightnb.export.command`)."""
+    from ..export.command import run
 
-    try:
-        if args.output == "-":
-            notebook = Path(args.notebook)
-            script = convert(read_notebook(notebook), name=notebook.name, strict=args.strict)
-            sys.stdout.write(script.source)
-        else:
-            script = export_notebook(args.notebook, args.output, force=args.force, strict=args.strict)
-            print(f"lightnb: wrote {script.path} (run it with `lightnb run {script.path}`)", file=sys.stderr)
-    except ExportError as error:
-        raise UsageError(str(error)) from None
-    for note in script.notes:
-        print(f"lightnb: note: {note}", file=sys.stderr)
-    return 0
+    return run(args)
 
 
 # -- run ----------------------------------------------------------------------------------------------------
 def run_command(args: argparse.Namespace) -> int:
+    from ..runtime.cluster import SPEC_SUFFIXES, ClusterError, check_cluster
     from .appfile import AppFileError, find_app, parameter_value, parse_assignment
-    from .runtime.cluster import SPEC_SUFFIXES, ClusterError, check_cluster
 
     path = Path(args.app)
     try:
@@ -126,8 +110,8 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
     """The app file as a module, or the exit code if the user's code failed while it loaded."""
+    from ..core.tracebacks import format_user_traceback
     from .appfile import AppFileError, load_module
-    from .core.tracebacks import format_user_traceback
 
     try:
         return load_module(path, parameters)
@@ -152,8 +136,8 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     """
     from rich.console import Console
 
-    from .runtime.cluster import ClusterError
-    from .terminal import TerminalView
+    from ..runtime.cluster import ClusterError
+    from .terminal import TerminalView, app_ended
 
     interactive = sys.stdout.isatty()
     console = Console(file=sys.stdout, force_terminal=interactive, force_jupyter=False, soft_wrap=True,
@@ -178,7 +162,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
             app.start()
         except ClusterError as error:
             raise UsageError(str(error)) from None
-        if received and not app.loop.done.is_set():  # a signal came while it was starting
+        if received and not app_ended(app):  # a signal came while it was starting
             app.loop.request_stop(f"stopped by {signal.Signals(received[0]).name}")
         with view:
             while not view.wait_until_ended(1.0 / 4):

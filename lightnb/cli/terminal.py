@@ -23,8 +23,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .app import LightningApp
-from .runtime.loop import Changes
+from ..app import AppFailed, LightningApp
+from ..runtime.loop import Changes
 
 STAGE_STYLES = {
     "not_started": "dim", "pending": "yellow", "running": "cyan", "succeeded": "green", "failed": "bold red",
@@ -73,6 +73,20 @@ def _rows(state: dict[str, Any], name: str, kind: str) -> Iterator[Row]:
             yield from _rows(child, f"{name}.{key}.{index}", "work")
 
 
+def app_ended(app: LightningApp) -> bool:
+    """Whether ``app`` has ended: its works are stopped and the cluster it created is closed (not yet
+    started: ``False``)."""
+    if app.stage == "not_started":
+        return False
+    try:
+        app.wait(0)
+    except TimeoutError:
+        return False
+    except AppFailed:
+        pass
+    return True
+
+
 class TerminalView:
     """Follows one app: subscribe :meth:`on_changes` to it, enter the view, call :meth:`wait_until_ended`."""
 
@@ -118,8 +132,7 @@ class TerminalView:
         self._changed.wait(timeout)
         self._changed.clear()
         self.update()
-        loop = self.app.loop
-        return loop is not None and loop.done.is_set()
+        return app_ended(self.app)
 
     def set_stopping(self, message: str) -> None:
         """Show that the app is stopping (safe from a signal handler: the next update shows it)."""
