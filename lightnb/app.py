@@ -193,6 +193,19 @@ class LightningApp:
         loop.request_stop()
         loop.done.wait(timeout)
 
+    def request_stop(self, message: str = "stopped by the user") -> None:
+        """Ask the app to stop with ``message`` and return at once (safe from a signal handler); the app
+        ends as with :meth:`stop`, :attr:`ended` once it has. A no-op on an app that is not running."""
+        loop = self._loop
+        if loop is not None and not loop.done.is_set():
+            loop.request_stop(message)
+
+    @property
+    def ended(self) -> bool:
+        """The app has ended: its works are stopped and the cluster it created is closed."""
+        loop = self._loop
+        return loop is not None and loop.done.is_set()
+
     def step(self, timeout: float | None = 30) -> None:
         """Advance exactly one loop pass (debugging). Starts the app paused if it has not started."""
         if self._loop is None:

@@ -44,7 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("lightnb")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        __version__ = "(not installed)"
     from ..export.command import DESCRIPTION, add_arguments
 
     parser = argparse.ArgumentParser(prog="lightnb", description="Lightning Apps from notebooks, on Dask.")
@@ -137,7 +142,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     from rich.console import Console
 
     from ..runtime.cluster import ClusterError
-    from .terminal import TerminalView, app_ended
+    from .terminal import TerminalView
 
     interactive = sys.stdout.isatty()
     console = Console(file=sys.stdout, force_terminal=interactive, force_jupyter=False, soft_wrap=True,
@@ -150,8 +155,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
         if received:
             return  # already stopping: a second Ctrl-C would only leave processes behind
         received.append(signum)
-        if app.loop is not None:
-            app.loop.request_stop(f"stopped by {signal.Signals(signum).name}")
+        app.request_stop(f"stopped by {signal.Signals(signum).name}")
         view.set_stopping(f"stopping ({signal.Signals(signum).name}): ending the works and the cluster "
                           "lightnb started")
 
@@ -162,8 +166,8 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
             app.start()
         except ClusterError as error:
             raise UsageError(str(error)) from None
-        if received and not app_ended(app):  # a signal came while it was starting
-            app.loop.request_stop(f"stopped by {signal.Signals(received[0]).name}")
+        if received:  # a signal came while it was starting
+            app.request_stop(f"stopped by {signal.Signals(received[0]).name}")
         with view:
             while not view.wait_until_ended(1.0 / 4):
                 pass

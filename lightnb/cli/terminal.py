@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..app import AppFailed, LightningApp
+from ..app import LightningApp
 from ..runtime.loop import Changes
 
 STAGE_STYLES = {
@@ -73,20 +73,6 @@ def _rows(state: dict[str, Any], name: str, kind: str) -> Iterator[Row]:
             yield from _rows(child, f"{name}.{key}.{index}", "work")
 
 
-def app_ended(app: LightningApp) -> bool:
-    """Whether ``app`` has ended: its works are stopped and the cluster it created is closed (not yet
-    started: ``False``)."""
-    if app.stage == "not_started":
-        return False
-    try:
-        app.wait(0)
-    except TimeoutError:
-        return False
-    except AppFailed:
-        pass
-    return True
-
-
 class TerminalView:
     """Follows one app: subscribe :meth:`on_changes` to it, enter the view, call :meth:`wait_until_ended`."""
 
@@ -132,7 +118,7 @@ class TerminalView:
         self._changed.wait(timeout)
         self._changed.clear()
         self.update()
-        return app_ended(self.app)
+        return self.app.ended
 
     def set_stopping(self, message: str) -> None:
         """Show that the app is stopping (safe from a signal handler: the next update shows it)."""
@@ -188,7 +174,7 @@ class TerminalView:
         return "" if description == "not connected" else description
 
     def _render(self) -> Any:
-        stage = "stopping" if self.stopping and not self.app.loop.done.is_set() else str(self.app.stage)
+        stage = "stopping" if self.stopping and not self.app.ended else str(self.app.stage)
         header = Text.assemble(("lightnb ", "bold"), (self.app.name, "bold cyan"), f"{self._from()} · ",
                                (stage, STAGE_STYLES.get(stage, "bold")))
         cluster = self._cluster_description()
