@@ -52,6 +52,7 @@ from .events import (
     StopCall,
     StopRequested,
     Submit,
+    Touched,
     ValueSet,
     WorkBatch,
     WorksQuiet,
@@ -167,6 +168,9 @@ class EngineState(Observer):
 
     def _on_step_requested(self, event: StepRequested) -> None:
         self._step_wanted = True
+
+    def _on_touched(self, event: Touched) -> None:
+        self._mark(find_component(self.root, event.component))
 
     def _on_logged(self, event: Logged) -> None:
         self._log(event.component, event.stream, event.text)
@@ -427,6 +431,7 @@ _HANDLERS: dict[type, Callable[[EngineState, Any], None]] = {
     RuntimeFailed: EngineState._on_runtime_failed,
     EndRequested: EngineState._on_end_requested,
     StepRequested: EngineState._on_step_requested,
+    Touched: EngineState._on_touched,
     Logged: EngineState._on_logged,
     ValueSet: EngineState._on_value_set,
     RunRequested: EngineState._on_run_requested,

@@ -164,6 +164,13 @@ class StopRequested:
 
 
 @dataclass(frozen=True, slots=True)
+class Touched:
+    """``component`` changed in a way no set reports (its code was reloaded): the flow gets a pass."""
+
+    component: str
+
+
+@dataclass(frozen=True, slots=True)
 class Logged:
     """Output attributed to a component that no pass or work produced (e.g. the shell's own errors)."""
 
@@ -183,7 +190,7 @@ class Closed:
 
 
 Event = (WorkBatch | CallLost | RuntimeReady | RuntimeFailed | Started | Advance | StepRequested | EndRequested
-         | ValueSet | RunRequested | StopRequested | Logged | WorksQuiet | Closed)
+         | ValueSet | RunRequested | StopRequested | Touched | Logged | WorksQuiet | Closed)
 
 
 # -- instructions -------------------------------------------------------------------------------------------
