@@ -6,18 +6,21 @@ import asyncio
 import atexit
 import itertools
 import threading
+import time
 import traceback
 import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .core.events import AppStage, Changes
+from .core.events import AppStage, Changes, Logged
 from .core.flow import LightningFlow, find_component
 from .core.values import describe_type
 from .core.work import LightningWork
 from .runtime.context import AppContext, resolve_storage
 from .runtime.loop import AppLoop
+from .runtime.protocol import Executor
+from .storage.record import FORMAT, AppRecord, RecordedApp, Recorder, RestoreReport, restore, tree_records
 from .storage.store import register_storage_lookup
 
 _apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
@@ -71,6 +74,14 @@ class LightningApp:
         else ``./.lightnb-storage`` (made absolute when the app starts).
     env:
         Environment variables set wherever the app's works run.
+    name:
+        The app's name. A named app is *durable*: it keeps a record of itself under its storage root (the
+        tree's state, its calls, its stage — see docs/durable-apps.md), written as it changes.
+    resume:
+        With a ``name``: carry on from that app's record, left by a process that ended or died — finished
+        calls are not run again, works still running on a cluster that outlived the process are re-attached,
+        interrupted ones run again from their last state. No record: the app starts fresh and says so.
+        ``False`` (default): a record of that name is replaced when the app starts.
 
     Example
     -------
@@ -80,7 +91,7 @@ class LightningApp:
     """
 
     def __init__(self, root: LightningFlow | LightningWork, cluster: Any = None, storage: str | None = None,
-                 *, env: dict[str, str] | None = None, name: str | None = None) -> None:
+                 *, env: dict[str, str] | None = None, name: str | None = None, resume: bool = False) -> None:
         if isinstance(root, LightningWork):
             root = _WorkRoot(root)
         if not isinstance(root, LightningFlow):
@@ -95,7 +106,15 @@ class LightningApp:
         self.storage = storage
         self.env = dict(env or {})
         self.name = name or type(root).__name__
+        self.durable = name is not None
+        if resume and not self.durable:
+            raise ValueError("resume=True needs the name of the app to resume: LightningApp(root, name=..., "
+                             "resume=True)")
+        self.resume = resume
         self.app_id = f"{self.name.lower()}-{uuid.uuid4().hex[:8]}"
+        self.resumed: RestoreReport | None = None  # what resuming did, once started
+        self._recorder: Recorder | None = None
+        self._resume_note = ""
         self._loop: AppLoop | None = None
         self._start_lock = threading.Lock()
         self._early_listeners: list[Callable[[Changes], None]] = []  # subscribed before the start
@@ -114,15 +133,19 @@ class LightningApp:
             if self._loop is not None:
                 raise RuntimeError(f"app {self.name} was already started; create a new LightningApp to run "
                                    "it again")
+            storage = resolve_storage(self.storage)
+            record, recorded = self._open_record(storage)
             executor = self._make_executor()
-            context = AppContext(self.app_id, resolve_storage(self.storage), self.env)
+            context = AppContext(self.app_id, storage, self.env)
             loop = AppLoop(self.app_id, self.root, executor, paused=paused, context=context)
             for listener in self._early_listeners:
                 loop.subscribe(listener)
             self._early_listeners.clear()
-            eager = getattr(executor, "connects_eagerly", True)
+            eager = executor.connects_eagerly
             if eager:
                 executor.start(loop.post)
+            if record is not None:
+                self._begin_record(record, recorded, loop, executor if eager else None)
             self._loop = loop
             loop.start(executor_started=eager)
         for listener in list(_start_listeners):
@@ -131,6 +154,58 @@ class LightningApp:
             except Exception:
                 traceback.print_exc()
         return self
+
+    def _open_record(self, storage: str) -> tuple[AppRecord | None, RecordedApp | None]:
+        """The app's record (a durable app) and, resuming, what it holds; the app takes the recorded id so
+        that it hears the works it left running."""
+        if not self.durable:
+            return None, None
+        record = AppRecord(storage, self.name)
+        if not self.resume:
+            return record, None
+        if not record.exists():
+            self._resume_note = f"lightnb: no record of {self.name} in {storage}: starting fresh\n"
+            return record, None
+        recorded = record.read()
+        self.app_id = str(recorded.meta.get("app_id") or self.app_id)
+        return record, recorded
+
+    def _begin_record(self, record: AppRecord, recorded: RecordedApp | None, loop: AppLoop,
+                      executor: Executor | None) -> None:
+        note = self._resume_note
+        if recorded is not None:
+            def alive(work_name: str, call_id: str) -> bool:
+                return executor is not None and executor.can_reattach(work_name, call_id)
+
+            self.resumed = restore(self.root, recorded, reattach=alive)
+            note = f"lightnb: {self.name} {self.resumed.describe()}\n"
+            if executor is not None:
+                for work_name, call_id in self.resumed.reattach:
+                    executor.reattach(work_name, call_id)
+        if note:
+            loop.post(Logged("root", "stdout", note))
+        meta = {"name": self.name, "app_id": self.app_id, "cluster": loop.executor.description,
+                "created": time.time(), "updated": time.time(), "stage": "running",
+                "resumed": recorded is not None}
+        if recorded is None:
+            record.start_over(meta, tree_records(self.root))
+        else:
+            record.write_json("meta.json", {**recorded.meta, **meta, "created": recorded.meta.get("created"),
+                                            "format": FORMAT})
+        recorder = self._recorder = Recorder(record, seq=recorded.seq if recorded is not None else 0)
+        root = self.root
+
+        def on_changes(changes: Changes) -> None:
+            with loop.lock:
+                components = tree_records(root, names=changes.state) if changes.state else {}
+            stage = loop.stage
+            if stage in (AppStage.STOPPED, AppStage.FAILED):
+                recorder.changed(components)
+                recorder.close({"stage": str(stage), "end_message": loop.end_message})
+            elif components or changes.stage:
+                recorder.changed(components, {"stage": str(stage)} if changes.stage else None)
+
+        loop.subscribe(on_changes)
 
     def _make_executor(self) -> Any:
         from .runtime.cluster import get_default_cluster

@@ -127,6 +127,7 @@ def _run(words: list[str], shell: Any) -> None:
     parser.add_argument("app")
     parser.add_argument("--cluster")
     parser.add_argument("--no-view", action="store_true")
+    parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(words)
     namespace = _namespace(shell)
     if args.app not in namespace:
@@ -139,7 +140,7 @@ def _run(words: list[str], shell: Any) -> None:
         if app.loop is not None and app.stage == "running":
             raise UsageError(f"{args.app} is running: --cluster applies when it starts")
         app.cluster = _cluster_value(args.cluster, namespace)
-    app, notes = session.launch(app, args.app, namespace)
+    app, notes = session.launch(app, args.app, namespace, resume=args.resume)
     for note in notes:
         print(note)
     print(f"started {args.app} ({app.app_id})")
@@ -313,7 +314,7 @@ def _export(words: list[str], shell: Any) -> None:
         raise UsageError(f"export failed (exit code {code})")
 
 
-register_subcommand("run", _run, "run APP [--cluster ADDRESS|SPEC] [--no-view]",
+register_subcommand("run", _run, "run APP [--cluster ADDRESS|SPEC] [--resume] [--no-view]",
                     "start the app held by variable APP (first stopping the app it started before)")
 register_subcommand("stop", _stop, "stop [APP]", "stop APP, or every app of the kernel")
 register_subcommand("status", _status, "status [APP]", "the apps' components: stage, progress, url")

@@ -51,7 +51,8 @@ def fresh_copy(app: LightningApp) -> LightningApp:
         raise FrontError(f"app {app.name} cannot be restarted: lightnb keeps a copy to restart from only for "
                          "apps started with %lightnb run. Create a new LightningApp(...) and start it.")
     copy = LightningApp(cloudpickle.loads(data), cluster=app.cluster, storage=app.storage, env=app.env,
-                        name=app.name)
+                        name=app.name if app.durable else None)
+    copy.name = app.name
     _pristine[copy] = data
     return copy
 
@@ -66,11 +67,14 @@ def names_of(app: LightningApp, namespace: dict[str, Any] | None) -> list[str]:
     return names
 
 
-def launch(app: LightningApp, name: str,
-           namespace: dict[str, Any] | None = None) -> tuple[LightningApp, list[str]]:
+def launch(app: LightningApp, name: str, namespace: dict[str, Any] | None = None, *,
+           resume: bool = False) -> tuple[LightningApp, list[str]]:
     """Start ``app`` as NAME, first stopping the app started before under NAME. An app object that already
-    ran is replaced by a fresh copy (``namespace[name]`` is rebound to it). Returns the running app and
-    what was done, in words."""
+    ran is replaced by a fresh copy (``namespace[name]`` is rebound to it). ``resume``: carry on from the
+    app's record (a durable app). Returns the running app and what was done, in words."""
+    if resume and not app.durable:
+        raise FrontError(f"--resume: {name} has no name, so it keeps no record to resume: make it with "
+                         "LightningApp(..., name=\"...\")")
     notes: list[str] = []
     with _lock:
         previous = _named.get(name)
@@ -86,7 +90,11 @@ def launch(app: LightningApp, name: str,
             namespace[name] = app
         notes.append(f"{name} had already run: started a fresh copy of it ({name} now refers to the copy)")
     keep_pristine(app)
+    if resume:
+        app.resume = True
     app.start()
+    if app.resumed is not None:
+        notes.append(f"{name}: {app.resumed.describe()}")
     with _lock:
         _named[name] = app
     return app, notes

@@ -14,3 +14,13 @@ def cluster():
     local = start_local_cluster(n_workers=2)
     yield local
     local.close()
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory):
+    """A `dask scheduler` with two `dask worker` processes started apart from lightnb (see remote_cluster)."""
+    from remote_cluster import RemoteCluster
+
+    started = RemoteCluster(tmp_path_factory.mktemp("remote"))
+    yield started
+    started.close()

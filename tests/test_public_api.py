@@ -42,7 +42,7 @@ FROZEN_UI_ALL = ["AppView", "ParamsForm"]
 MEMBERS = {
     "lightnb:LightningApp": [
         "__init__", "start", "wait", "wait_async", "run", "stop", "step", "view", "logs", "subscribe",
-        "get_component_by_name", "stage", "state", "end_message", "works",
+        "get_component_by_name", "stage", "state", "end_message", "works", "request_stop", "ended",
     ],
     "lightnb:LightningFlow": [
         "__init__", "run", "stop", "fail", "configure_layout", "works", "named_works", "flows", "state", "name",
@@ -74,7 +74,7 @@ FROZEN_SIGNATURES = {
     'lightnb.LightningApp.__init__':
         ("(self, root: 'LightningFlow | LightningWork', cluster: 'Any' = None,"
          " storage: 'str | None' = None, *, env: 'dict[str, str] | None' = None,"
-         " name: 'str | None' = None) -> 'None'"),
+         " name: 'str | None' = None, resume: 'bool' = False) -> 'None'"),
     'lightnb.LightningApp.start':
         "(self, paused: 'bool' = False) -> 'LightningApp'",
     'lightnb.LightningApp.wait':
@@ -102,6 +102,10 @@ FROZEN_SIGNATURES = {
     'lightnb.LightningApp.end_message':
         'property',
     'lightnb.LightningApp.works':
+        'property',
+    'lightnb.LightningApp.request_stop':
+        "(self, message: 'str' = 'stopped by the user') -> 'None'",
+    'lightnb.LightningApp.ended':
         'property',
     'lightnb.LightningFlow.__init__':
         '(self, /, *args, **kwargs)',

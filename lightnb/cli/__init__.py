@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -73,8 +74,58 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--param", metavar="NAME=VALUE", action="append", default=[],
                      help="override a value of the parameters cell (a Python literal, else text; repeatable)")
     run.add_argument("--state-json", metavar="PATH", help="write the app's final state (app.state) as JSON")
+    run.add_argument("--resume", action="store_true",
+                     help="carry on from the record of the app's name (an app made with name=...) that an "
+                          "earlier run left, after it ended or died")
     run.set_defaults(command=run_command)
+
+    apps = commands.add_parser("apps", help="list the records of durable apps, or delete one",
+                               description="The records that durable apps (LightningApp(..., name=...)) keep "
+                                           "in a storage: `lightnb apps` lists them, `lightnb apps rm NAME` "
+                                           "deletes one.")
+    apps.add_argument("action", nargs="?", choices=["list", "rm"], default="list")
+    apps.add_argument("name", nargs="?", help="the app whose record `rm` deletes")
+    apps.add_argument("--storage", metavar="URL",
+                      help="the storage root (default: $LIGHTNB_STORAGE, else ./.lightnb-storage)")
+    apps.set_defaults(command=apps_command)
     return parser
+
+
+# -- apps ---------------------------------------------------------------------------------------------------
+def apps_command(args: argparse.Namespace) -> int:
+    from ..runtime.context import resolve_storage
+    from ..storage.record import AppRecord, RecordError, list_records
+
+    storage = resolve_storage(args.storage)
+    if args.action == "rm":
+        if not args.name:
+            raise UsageError("lightnb apps rm NAME: name the app whose record to delete")
+        try:
+            AppRecord(storage, args.name).delete()
+        except RecordError as error:
+            raise UsageError(str(error)) from None
+        print(f"lightnb: deleted the record of {args.name} in {storage}")
+        return 0
+    if args.name:
+        raise UsageError("lightnb apps lists every record; `lightnb apps rm NAME` deletes one")
+    rows = []
+    for found in list_records(storage):
+        if isinstance(found, RecordError):
+            print(f"lightnb: {found}", file=sys.stderr)
+            continue
+        running = sorted(name for name, record in found.components.items()
+                         if (record.get("calls") or {}).get("active"))
+        updated = found.meta.get("updated")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(updated)) if updated else "?"
+        rows.append((found.name, found.stage, when, ", ".join(running) or "-"))
+    if not rows:
+        print(f"lightnb: no app records in {storage}")
+        return 0
+    widths = [max(len(row[i]) for row in [("NAME", "STAGE", "LAST CHANGE", "WORKS RUNNING"), *rows])
+              for i in range(4)]
+    for row in [("NAME", "STAGE", "LAST CHANGE", "WORKS RUNNING"), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
 
 
 # -- export -------------------------------------------------------------------------------------------------
@@ -109,6 +160,11 @@ def run_command(args: argparse.Namespace) -> int:
         app.cluster = args.cluster
     if args.storage:
         app.storage = args.storage
+    if args.resume:
+        if not app.durable:
+            raise UsageError(f"--resume: the app {app.name} of {path.name} has no name, so it keeps no record to "
+                             "resume: make it with LightningApp(..., name=\"...\")")
+        app.resume = True
     app.env.update(env)
     return run_app(app, source=path.name, state_json=args.state_json)
 
@@ -142,6 +198,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     from rich.console import Console
 
     from ..runtime.cluster import ClusterError
+    from ..storage.record import RecordError
     from .terminal import TerminalView
 
     interactive = sys.stdout.isatty()
@@ -164,7 +221,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
         app.subscribe(view.on_changes)  # before the start: the view sees what the first pass prints
         try:
             app.start()
-        except ClusterError as error:
+        except (ClusterError, RecordError) as error:
             raise UsageError(str(error)) from None
         if received:  # a signal came while it was starting
             app.request_stop(f"stopped by {signal.Signals(received[0]).name}")

@@ -156,6 +156,9 @@ class EngineState(Observer):
         self.stage = AppStage.RUNNING
         self._changes.stage = True
         self.root._set_observer(self)
+        for work in self.works.values():  # calls queued before the start (a resumed app's interrupted ones)
+            if work._calls.queue:
+                self._ready[work] = None
 
     def _on_runtime_ready(self, event: RuntimeReady) -> None:
         self.executor_ready = True
@@ -313,6 +316,8 @@ class EngineState(Observer):
     def on_attach(self, parent: Node, child: Node) -> None:
         self._index(child)
         self._mark(parent)
+        for node in child._walk():
+            self._changes.state.add(node.name)
 
     def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not self._in_pass:

@@ -19,7 +19,7 @@ from typing import Any
 import cloudpickle
 
 from .cluster import Connection, connect, is_explicit
-from .protocol import CallLost, CallSpec, Emit, Executor
+from .protocol import CallLost, CallSpec, Emit, Executor, WorkBatch
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 
@@ -46,6 +46,8 @@ class DaskExecutor(Executor):
         self._outbox: deque[bytes] = deque()
         self._sending = False
         self._closed = False
+        self._seen: dict[tuple[str, str], int] = {}  # (work, call id) → the last batch number emitted
+        self._history: list[Any] | None = None  # the app's earlier events (resuming)
 
     @property
     def description(self) -> str:
@@ -74,7 +76,20 @@ class DaskExecutor(Executor):
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
-            self._emit(loads_batch(event[1]))
+            self._emit_batch(loads_batch(event[1]))
+
+    def _emit_batch(self, batch: WorkBatch) -> None:
+        assert self._emit is not None
+        key = (batch.work_name, batch.call_id)
+        with self._lock:
+            if batch.seq <= self._seen.get(key, 0):
+                return  # already emitted (a resumed app hears some batches live and again from the history)
+            self._seen[key] = batch.seq
+        self._emit(batch)
+
+    def task_key(self, work_name: str, call_id: str) -> str:
+        """The Dask key of one execution of a call: the same in every process of the app (resuming)."""
+        return f"lightnb-{self.app_id}-{work_name}-{call_id}"
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
@@ -88,12 +103,52 @@ class DaskExecutor(Executor):
         workers = [spec.preferred_worker] if spec.preferred_worker else None
         future = self.client.submit(
             run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not owned,
-            key=f"lightnb-{spec.work_name}-{spec.call_id}-{uuid.uuid4().hex[:8]}", pure=False, retries=0,
+            key=self.task_key(spec.work_name, spec.call_id), pure=False, retries=0,
             resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
         )
+        if not owned:
+            from distributed import fire_and_forget
+
+            # On a cluster that outlives this process the call must too: a resumed app re-attaches to it.
+            fire_and_forget(future)
         with self._lock:
             self._futures[spec.work_name, spec.call_id] = (spec, future)
         future.add_done_callback(self._on_done)
+
+    # -- resuming -----------------------------------------------------------------------------------------
+    def can_reattach(self, work_name: str, call_id: str) -> bool:
+        if self.connection is None or self.connection.owns_cluster:
+            return False  # a cluster this process started died with the process that ran the call
+        key = self.task_key(work_name, call_id)
+
+        def state(dask_scheduler: Any, key: str = key) -> str | None:
+            task = dask_scheduler.tasks.get(key)
+            return None if task is None else task.state
+
+        if self.client.run_on_scheduler(state) in ("processing", "waiting", "queued", "no-worker"):
+            return True
+        # It ended while nobody listened: its final report is in the app's history on the scheduler.
+        return any(batch.call_id == call_id and batch.work_name == work_name and any(
+            getattr(entry, "stage", None) is not None and entry.stage.is_finished for entry in batch.entries)
+            for batch in self._earlier_batches())
+
+    def reattach(self, work_name: str, call_id: str) -> None:
+        from distributed import Future
+
+        key = self.task_key(work_name, call_id)
+        future = Future(key, self.client)
+        spec = CallSpec(self.app_id, work_name, call_id, b"")
+        with self._lock:
+            self._futures[work_name, call_id] = (spec, future)
+        for batch in self._earlier_batches():  # what it reported while nobody listened, in order
+            if batch.work_name == work_name and batch.call_id == call_id:
+                self._emit_batch(batch)
+        future.add_done_callback(self._on_done)
+
+    def _earlier_batches(self) -> list[Any]:
+        if self._history is None:
+            self._history = [loads_batch(data) for _, data in self.client.get_events(events_topic(self.app_id))]
+        return self._history
 
     def _missing_resources(self, resources: dict[str, float]) -> str | None:
         if not resources:
@@ -141,7 +196,7 @@ class DaskExecutor(Executor):
         if entry is not None:
             # Not started yet: cancelling keeps it from starting. If it was just starting, the stop message
             # above reaches it first (the worker refuses to start a call it was told to stop).
-            entry[1].cancel()
+            entry[1].cancel(force=True)  # fire-and-forget calls too
 
     def _publish(self, data: bytes) -> None:
         """Publish on the push topic, in order: one RPC at a time, from the client's event loop."""
@@ -176,7 +231,7 @@ class DaskExecutor(Executor):
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
             for future in pending:
-                future.cancel()
+                future.cancel(force=True)
             if not self.connection.owns_cluster:
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:

@@ -73,3 +73,13 @@ class Executor(ABC):
     @abstractmethod
     def description(self) -> str:
         """Where calls run, in words (for views)."""
+
+    def can_reattach(self, work_name: str, call_id: str) -> bool:
+        """Whether the call ``call_id`` of ``work_name``, sent by an earlier process of this app, still runs
+        here (a resumed app then follows it instead of running it again). Executors that die with their
+        process (threads, an embedded cluster) have nothing to re-attach to."""
+        return False
+
+    def reattach(self, work_name: str, call_id: str) -> None:
+        """Follow a call found by :meth:`can_reattach`: its reports reach the app as if it had sent it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot re-attach to running calls")

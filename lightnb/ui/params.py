@@ -132,7 +132,8 @@ class ParamsForm(PumpedWidget):
                                            status={"state": "applied", "seq": seq,
                                                    "message": f"applied {described} to {component.name}"}))
 
-        loop = component._observer
+        app = _app_of(component)
+        loop = app.loop if app is not None else None
         if loop is not None and not loop.done.is_set():
             pump().call(lambda: self._show(errors={}, status={"state": "sending", "seq": seq,
                                                               "message": f"applying {described}…"}))
