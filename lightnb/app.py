@@ -225,6 +225,7 @@ class LightningApp:
         loop = self._require_started()
         if not loop.done.wait(timeout):
             raise TimeoutError(f"app {self.name} is still running after {timeout} s (stage {self.stage})")
+        self._record_written()
         self._raise_if_failed()
 
     async def wait_async(self, timeout: float | None = None) -> None:
@@ -246,6 +247,8 @@ class LightningApp:
                 raise TimeoutError(f"app {self.name} is still running after {timeout} s") from None
             finally:
                 unsubscribe()
+        if self._recorder is not None and not self._recorder.finished.is_set():
+            await asyncio.get_running_loop().run_in_executor(None, self._record_written)
         self._raise_if_failed()
 
     def run(self) -> None:
@@ -266,7 +269,8 @@ class LightningApp:
         if loop.on_loop_thread:
             raise RuntimeError("app.stop() cannot be called from a flow; call self.stop() in the flow instead")
         loop.request_stop()
-        loop.done.wait(timeout)
+        if loop.done.wait(timeout):
+            self._record_written()
 
     def request_stop(self, message: str = "stopped by the user") -> None:
         """Ask the app to stop with ``message`` and return at once (safe from a signal handler); the app
@@ -360,6 +364,11 @@ class LightningApp:
         if self._loop is None:
             raise RuntimeError(f"app {self.name} has not been started: call app.start() first")
         return self._loop
+
+    def _record_written(self, timeout: float = 30) -> None:
+        """A durable app's record holds how it ended (it is written just after the loop ends)."""
+        if self._recorder is not None:
+            self._recorder.finished.wait(timeout)
 
     def _raise_if_failed(self) -> None:
         loop = self._loop

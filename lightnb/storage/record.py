@@ -326,6 +326,7 @@ class Recorder:
         self._closed = False
         self._since_snapshot = 0
         self.errors: list[str] = []
+        self.finished = threading.Event()  # closed, and everything written
         self._thread = threading.Thread(target=self._run, name=f"lightnb-record-{record.name}", daemon=True)
         self._thread.start()
 
@@ -346,6 +347,12 @@ class Recorder:
         self._thread.join(30)
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        finally:
+            self.finished.set()
+
+    def _write_until_closed(self) -> None:
         while True:
             with self._condition:
                 while not (self._pending or self._meta or self._closed):

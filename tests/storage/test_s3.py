@@ -273,3 +273,41 @@ def test_following_a_drive_brings_only_what_changed(s3_env, tmp_path, monkeypatc
 
     (tmp_path / "follower" / "run" / "events.1").unlink()  # a local copy gone is brought again
     assert refresh()["events.1"][0] == "one"
+
+
+class Once(LightningWork):
+    def __init__(self):
+        super().__init__()
+        self.runs = 0
+        self.result = None
+
+    def run(self):
+        self.runs += 1
+        self.result = Payload({"weights": [1.0, 2.0]})
+
+
+class OnceFlow(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.once = Once()
+
+    def run(self):
+        self.once.run()
+        if self.once.has_succeeded:
+            self.stop(f"ran {self.once.runs} time(s)")
+
+
+def test_a_durable_apps_record_lives_on_s3_and_an_app_resumes_from_it(cluster):
+    from lightnb import LightningApp
+    from lightnb.storage.record import list_records
+
+    first = LightningApp(OnceFlow(), cluster=cluster, storage=STORAGE, name="on-s3").start()
+    first.wait(120)
+    [record] = [found for found in list_records(STORAGE) if found.name == "on-s3"]
+    assert record.stage == "stopped" and record.components["root.once"]["vars"]["runs"] == 1
+
+    again = LightningApp(OnceFlow(), cluster=cluster, storage=STORAGE, name="on-s3", resume=True).start()
+    again.wait(120)
+    assert again.end_message == "ran 1 time(s)"  # the succeeded call was not run again
+    assert again.root.once.result.value == {"weights": [1.0, 2.0]}
+    assert "root.once" in again.resumed.restored
