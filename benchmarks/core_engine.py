@@ -21,6 +21,7 @@ import os
 import platform
 import statistics
 import time
+from typing import Any
 
 import psutil
 
@@ -84,9 +85,9 @@ class StreamRoot(LightningFlow):
             self.stop()
 
 
-def stream_trial(works: int, period: float, duration: float) -> tuple[list[float], LightningApp]:
+def stream_trial(works: int, period: float, duration: float, **app_options: Any) -> tuple[list[float], LightningApp]:
     root = StreamRoot(works, period, duration)
-    app = LightningApp(root)
+    app = LightningApp(root, **app_options)
     app.start()
     app.wait(duration + 120)
     latencies: list[float] = []

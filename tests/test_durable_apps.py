@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -212,3 +213,22 @@ def test_a_record_killed_at_random_moments_of_heavy_writing_stays_readable(tmp_p
         assert len([name for name in recorded.components if name.startswith("root.works.")]) == 20
         counters.append(recorded.components["root.works.0"]["vars"]["counter"])
     assert all(counter >= 0 for counter in counters)
+
+
+def test_the_durable_apps_notebook_shows_a_crash_and_the_resume(tmp_path, monkeypatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    notebook = nbformat.read(repo / "notebooks" / "durable_apps.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for output in cell.outputs if output.output_type == "stream")
+    killed = int(re.search(r"killed at step (\d+)", text).group(1))
+    assert killed >= 15
+    assert re.search(r"exp1\s+running\s+\S+ \S+\s+root.train", text)  # lightnb apps: the record of a dead app
+    assert "trained 60 steps" in text and "prepare ran 1 time(s)" in text
+    started_from = [int(step) for step in re.search(r"train started from steps \[(.*)\]", text).group(1).split(",")]
+    assert started_from[0] == 0 and started_from[1] == killed
