@@ -20,7 +20,16 @@ from .core.work import LightningWork
 from .runtime.context import AppContext, resolve_storage
 from .runtime.loop import AppLoop
 from .runtime.protocol import Executor
-from .storage.record import FORMAT, AppRecord, RecordedApp, Recorder, RestoreReport, restore, tree_records
+from .storage.record import (
+    FORMAT,
+    AppRecord,
+    RecordedApp,
+    Recorder,
+    RestoreReport,
+    restore,
+    snapshots,
+    tree_records,
+)
 from .storage.store import register_storage_lookup
 
 _apps: weakref.WeakSet[LightningApp] = weakref.WeakSet()
@@ -197,7 +206,7 @@ class LightningApp:
 
         def on_changes(changes: Changes) -> None:
             with loop.lock:
-                components = tree_records(root, names=changes.state) if changes.state else {}
+                components = snapshots(root, names=changes.state) if changes.state else {}
             stage = loop.stage
             if stage in (AppStage.STOPPED, AppStage.FAILED):
                 recorder.changed(components)

@@ -33,7 +33,7 @@ import cloudpickle
 
 from ..core.calls import Call, CallTable, WorkStageStatus
 from ..core.component import Component, Node
-from ..core.flow import LightningFlow
+from ..core.flow import LightningFlow, find_component
 from ..core.structures import Structure
 from ..core.values import plain
 from ..core.work import LightningWork
@@ -88,11 +88,30 @@ class RestoreReport:
 
 
 # -- encoding components -------------------------------------------------------------------------------------
-def _encode(value: Any) -> Any:
-    def default(item: Any) -> Any:
-        return {"__pickle__": base64.b64encode(dumps(item)).decode("ascii")}
+# Taking a component's record is two steps: a snapshot under the app's lock (plain copies of its values, its
+# calls as they are: cheap), and its encoding into JSON on the writer's thread (pickling what is not plain
+# data; a call's arguments, which never change, once per call).
+_PLAIN = (str, int, float, bool, type(None))
 
-    return json.loads(json.dumps(plain(value), default=default))
+
+def _is_plain(value: Any) -> bool:
+    if isinstance(value, _PLAIN):
+        return True
+    if isinstance(value, list):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
+    return False
+
+
+def _encode(value: Any) -> Any:
+    if _is_plain(value):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_encode(item) for item in value]
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {key: _encode(item) for key, item in value.items()}
+    return {"__pickle__": base64.b64encode(dumps(value)).decode("ascii")}
 
 
 def _decode(value: Any) -> Any:
@@ -109,31 +128,80 @@ def _kind(node: Node) -> str:
     return "work" if isinstance(node, LightningWork) else "flow" if isinstance(node, LightningFlow) else "structure"
 
 
-def component_record(node: Node) -> dict[str, Any]:
-    """The record of one component: its kind, class, public values and (a work) its calls."""
-    record: dict[str, Any] = {"kind": _kind(node), "class": f"{type(node).__module__}.{type(node).__qualname__}"}
-    if isinstance(node, Component):
-        record["vars"] = {key: _encode(value) for key, value in node._public_values().items()}
-    if isinstance(node, LightningWork):
-        table = node._calls
-        record["calls"] = {
-            "latest": table.latest,
-            "active": table.active.call_id if table.active is not None else None,
-            "queue": [call.call_hash for call in table.queue],
-            "entries": [_call_record(call) for call in table.calls.values()],
-        }
+@dataclass(frozen=True, slots=True)
+class CallSnapshot:
+    call: Call  # for its arguments (they never change)
+    stage: str
+    timestamp: float
+    message: str | None
+    reason: str | None
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A component as it was, taken under the app's lock; encoded later, elsewhere."""
+
+    kind: str
+    cls: str
+    values: dict[str, Any]
+    calls: tuple[CallSnapshot, ...] | None = None
+    latest: str | None = None
+    active: str | None = None
+    queue: tuple[str, ...] = ()
+
+
+def snapshot(node: Node) -> Snapshot:
+    kind, cls = _kind(node), f"{type(node).__module__}.{type(node).__qualname__}"
+    values = {key: plain(value) for key, value in node._public_values().items()} if isinstance(node, Component) \
+        else {}
+    if not isinstance(node, LightningWork):
+        return Snapshot(kind, cls, values)
+    table = node._calls
+    calls = tuple(CallSnapshot(call, call.stage.value, call.timestamp, call.message, call.reason, call.attempt)
+                  for call in table.calls.values())
+    return Snapshot(kind, cls, values, calls, table.latest, table.active.call_id if table.active else None,
+                    tuple(call.call_hash for call in table.queue))
+
+
+def snapshots(root: Node, names: set[str] | None = None) -> dict[str, Snapshot]:
+    """Snapshots of the components of ``root`` (only those in ``names`` when given: found by name, so the
+    cost follows what changed, not the size of the tree)."""
+    if names is None:
+        return {node.name: snapshot(node) for node in root._walk()}
+    taken = {}
+    for name in names:
+        try:
+            taken[name] = snapshot(find_component(root, name))
+        except KeyError:
+            continue  # gone since (a structure changed)
+    return taken
+
+
+def encode(taken: Snapshot, arguments: dict[int, str] | None = None) -> dict[str, Any]:
+    """The JSON record of a snapshot; ``arguments`` caches encoded call arguments by call."""
+    record: dict[str, Any] = {"kind": taken.kind, "class": taken.cls,
+                              "vars": {key: _encode(value) for key, value in taken.values.items()}}
+    if taken.calls is None:
+        return record
+    entries = []
+    for call in taken.calls:
+        encoded = arguments.get(id(call.call)) if arguments is not None else None
+        if encoded is None:
+            encoded = base64.b64encode(dumps((call.call.args, call.call.kwargs))).decode("ascii")
+            if arguments is not None:
+                arguments[id(call.call)] = encoded
+        entries.append({"hash": call.call.call_hash, "stage": call.stage, "timestamp": call.timestamp,
+                        "message": call.message, "reason": call.reason, "attempt": call.attempt,
+                        "arguments": encoded})
+    record["calls"] = {"latest": taken.latest, "active": taken.active, "queue": list(taken.queue),
+                       "entries": entries}
     return record
 
 
-def _call_record(call: Call) -> dict[str, Any]:
-    return {"hash": call.call_hash, "stage": call.stage.value, "timestamp": call.timestamp,
-            "message": call.message, "reason": call.reason, "attempt": call.attempt,
-            "arguments": base64.b64encode(dumps((call.args, call.kwargs))).decode("ascii")}
-
-
 def tree_records(root: Node, names: set[str] | None = None) -> dict[str, dict[str, Any]]:
-    """Records of the components of ``root`` (only those in ``names`` when given)."""
-    return {node.name: component_record(node) for node in root._walk() if names is None or node.name in names}
+    """The JSON records of the components of ``root`` (only those in ``names`` when given)."""
+    return {name: encode(taken) for name, taken in snapshots(root, names).items()}
 
 
 # -- restoring -----------------------------------------------------------------------------------------------
@@ -320,7 +388,9 @@ class Recorder:
         self.record = record
         self.interval = FLUSH_INTERVAL if interval is None else interval
         self._seq = seq
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, Snapshot] = {}
+        self._arguments: dict[int, str] = {}  # encoded call arguments, by call (they never change)
+        self._calls: dict[int, Call] = {}  # keeps those calls alive while their id is a key
         self._meta: dict[str, Any] = {}
         self._condition = threading.Condition()
         self._closed = False
@@ -330,7 +400,7 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name=f"lightnb-record-{record.name}", daemon=True)
         self._thread.start()
 
-    def changed(self, components: dict[str, dict[str, Any]], meta: dict[str, Any] | None = None) -> None:
+    def changed(self, components: dict[str, Snapshot], meta: dict[str, Any] | None = None) -> None:
         with self._condition:
             self._pending.update(components)
             if meta:
@@ -365,11 +435,16 @@ class Recorder:
                 meta, self._meta = self._meta, {}
                 closed = self._closed
             if components or meta:
-                self._flush(components, meta)
+                self._flush({name: self._encode(taken) for name, taken in components.items()}, meta)
             if closed:
                 with self._condition:
                     if not (self._pending or self._meta):
                         return
+
+    def _encode(self, taken: Snapshot) -> dict[str, Any]:
+        for call in taken.calls or ():
+            self._calls.setdefault(id(call.call), call.call)
+        return encode(taken, self._arguments)
 
     def _flush(self, components: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
         try:

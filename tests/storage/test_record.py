@@ -11,7 +11,15 @@ import pytest
 from lightnb import LightningFlow, LightningWork, Payload
 from lightnb.core.calls import WorkStageStatus as S
 from lightnb.storage import record as records
-from lightnb.storage.record import AppRecord, Recorder, RecordError, list_records, restore, tree_records
+from lightnb.storage.record import (
+    AppRecord,
+    Recorder,
+    RecordError,
+    list_records,
+    restore,
+    snapshots,
+    tree_records,
+)
 
 
 class Step(LightningWork):
@@ -110,7 +118,7 @@ def test_changes_are_written_as_segments_and_folded_into_snapshots(tmp_path, mon
     recorder = Recorder(record, interval=0)
     for step in range(1, 8):
         root.train.step = step
-        recorder.changed(tree_records(root, names={"root.train"}), {"stage": "running"})
+        recorder.changed(snapshots(root, names={"root.train"}), {"stage": "running"})
         recorder.changed({})  # a flush per change: nothing accumulates
         # wait for this flush, so each change is a segment of its own
         for _ in range(500):
