@@ -39,9 +39,11 @@ def main() -> None:
     parser.add_argument("revision", help="the earlier revision (a commit, tag or branch)")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternating (default 2)")
     parser.add_argument("--keep", type=Path, help="write each run's full output into this folder")
-    parser.add_argument("script", nargs=argparse.REMAINDER, help="-- the benchmark script and its arguments")
-    args = parser.parse_args()
-    script = args.script[1:] if args.script[:1] == ["--"] else args.script
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        parser.error("give the benchmark to run after --")
+    split = argv.index("--")
+    args, script = parser.parse_args(argv[:split]), argv[split + 1:]
     if not script:
         parser.error("give the benchmark to run after --")
     commit = subprocess.run(["git", "rev-parse", "--short", args.revision], cwd=REPO, check=True,

@@ -205,16 +205,21 @@ class LightningApp:
         root = self.root
 
         def on_changes(changes: Changes) -> None:
+            if loop.ended:
+                return  # written by on_end
             with loop.lock:
                 components = snapshots(root, names=changes.state) if changes.state else {}
-            stage = loop.stage
-            if stage in (AppStage.STOPPED, AppStage.FAILED):
-                recorder.changed(components)
-                recorder.close({"stage": str(stage), "end_message": loop.end_message})
-            elif components or changes.stage:
-                recorder.changed(components, {"stage": str(stage)} if changes.stage else None)
+            if components or changes.stage:
+                recorder.changed(components, {"stage": str(loop.stage)} if changes.stage else None)
+
+        def on_end() -> None:
+            with loop.lock:
+                components = snapshots(root)
+            recorder.changed(components)
+            recorder.close({"stage": str(loop.stage), "end_message": loop.end_message})
 
         loop.subscribe(on_changes)
+        loop.before_done.append(on_end)
 
     def _make_executor(self) -> Any:
         from .runtime.cluster import get_default_cluster
@@ -234,7 +239,6 @@ class LightningApp:
         loop = self._require_started()
         if not loop.done.wait(timeout):
             raise TimeoutError(f"app {self.name} is still running after {timeout} s (stage {self.stage})")
-        self._record_written()
         self._raise_if_failed()
 
     async def wait_async(self, timeout: float | None = None) -> None:
@@ -256,8 +260,6 @@ class LightningApp:
                 raise TimeoutError(f"app {self.name} is still running after {timeout} s") from None
             finally:
                 unsubscribe()
-        if self._recorder is not None and not self._recorder.finished.is_set():
-            await asyncio.get_running_loop().run_in_executor(None, self._record_written)
         self._raise_if_failed()
 
     def run(self) -> None:
@@ -278,8 +280,7 @@ class LightningApp:
         if loop.on_loop_thread:
             raise RuntimeError("app.stop() cannot be called from a flow; call self.stop() in the flow instead")
         loop.request_stop()
-        if loop.done.wait(timeout):
-            self._record_written()
+        loop.done.wait(timeout)
 
     def request_stop(self, message: str = "stopped by the user") -> None:
         """Ask the app to stop with ``message`` and return at once (safe from a signal handler); the app
@@ -373,11 +374,6 @@ class LightningApp:
         if self._loop is None:
             raise RuntimeError(f"app {self.name} has not been started: call app.start() first")
         return self._loop
-
-    def _record_written(self, timeout: float = 30) -> None:
-        """A durable app's record holds how it ended (it is written just after the loop ends)."""
-        if self._recorder is not None:
-            self._recorder.finished.wait(timeout)
 
     def _raise_if_failed(self) -> None:
         loop = self._loop

@@ -110,6 +110,9 @@ class AppLoop:
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
         self._listeners: list[Listener] = []
+        # Run on the loop thread once the app has ended, before anyone waiting for it is told (a durable app
+        # writes how it ended into its record).
+        self.before_done: list[Callable[[], None]] = []
 
     # -- what the engine knows ----------------------------------------------------------------------------
     @property
@@ -337,6 +340,11 @@ class AppLoop:
                               time.time())
         with self.lock:
             instructions = engine.handle([Closed()], time.time())
+        for finish in self.before_done:
+            try:
+                finish()
+            except Exception:
+                traceback.print_exc()
         self.done.set()
         self._execute(instructions)
         # Unblock anyone still waiting on a step.
