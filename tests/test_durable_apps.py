@@ -142,6 +142,9 @@ def test_a_killed_kernels_work_keeps_running_on_its_cluster_and_a_new_kernel_rea
         assert started.ok, started.text
         assert kernel.value("[work for work, _ in app.resumed.reattach]") == ["root.train"]
         assert kernel.value("app.resumed.rerun") == []
+        # The app's live view says it is a resumed app, and what resuming did.
+        header = kernel.value("__import__('lightnb.ui.model').ui.model.app_header(app)")
+        assert "re-attached to root.train" in header["resumed"]
         waited = kernel.execute("app.wait(120)")
         assert waited.ok, waited.text
         state = kernel.value("app.state")

@@ -29,8 +29,11 @@ Patch = dict[str, Component | None]
 
 
 def app_header(app: Any) -> dict[str, Any]:
-    """``{"id", "name", "stage", "end_message"}`` of an app."""
-    return {"id": app.app_id, "name": app.name, "stage": str(app.stage), "end_message": app.end_message}
+    """``{"id", "name", "stage", "end_message", "resumed"}`` of an app (``resumed``: what resuming it from its
+    record did, in words; ``None`` for an app that did not resume)."""
+    resumed = getattr(app, "resumed", None)
+    return {"id": app.app_id, "name": app.name, "stage": str(app.stage), "end_message": app.end_message,
+            "resumed": resumed.describe() if resumed is not None else None}
 
 
 def components_of(root: Node) -> Iterator[Node]:

@@ -187,8 +187,8 @@ function render({ model, el }) {
 
   function renderHeader() {
     const header = model.get("header") || {};
-    title.textContent = header.name ? `${header.name}` : "app";
-    title.title = header.id || "";
+    title.textContent = (header.name ? `${header.name}` : "app") + (header.resumed ? " (resumed)" : "");
+    title.title = header.resumed ? `${header.id || ""}: ${header.resumed}` : header.id || "";
     appStage.replaceChildren(stageBadge(header.stage || "not_started"));
     stopButton.style.display = header.stage === "running" ? "" : "none";
     restartButton.style.display = model.get("can_restart") ? "" : "none";
