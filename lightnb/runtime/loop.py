@@ -89,6 +89,7 @@ class _Execute:
 
 
 _WAKE = _Wake()
+_ADVANCE = Advance()
 
 
 class AppLoop:
@@ -250,7 +251,7 @@ class AppLoop:
                 instructions.extend(engine.handle(events, now))
             passes = engine.passes
             started = time.perf_counter()
-            instructions.extend(engine.handle([Advance()], now))
+            instructions.extend(engine.handle([_ADVANCE], now))
             ran = time.perf_counter() - started if engine.passes != passes else None
         self._execute(instructions)
         self.iterations.append((len(items), ran, time.perf_counter() - began))
@@ -269,15 +270,15 @@ class AppLoop:
     # -- carrying out instructions (never under the lock) -------------------------------------------------
     def _execute(self, instructions: list[Instruction]) -> None:
         for instruction in instructions:
-            if isinstance(instruction, Submit):
+            if isinstance(instruction, Notify):  # the most frequent first
+                self._notify(instruction.changes)
+            elif isinstance(instruction, Submit):
                 self._submit(instruction)
             elif isinstance(instruction, Push):
                 self.executor.push(instruction.work_name, instruction.call_id,
                                    {"seq": instruction.seq, "values": instruction.values})
             elif isinstance(instruction, StopCall):
                 self.executor.stop(instruction.work_name, instruction.call_id, started=instruction.started)
-            elif isinstance(instruction, Notify):
-                self._notify(instruction.changes)
             elif isinstance(instruction, Again):
                 self._inbox.put(_WAKE)
             elif not isinstance(instruction, (Ending, Ended)):  # the loop sees engine.ending, and ends
