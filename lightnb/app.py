@@ -208,7 +208,7 @@ class LightningApp:
             if loop.ended:
                 return  # written by on_end
             with loop.lock:
-                components = snapshots(root, names=changes.state) if changes.state else {}
+                components = snapshots(root, changes.state, loop.engine.works) if changes.state else {}
             if components or changes.stage:
                 recorder.changed(components, {"stage": str(loop.stage)} if changes.stage else None)
 

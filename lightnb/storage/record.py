@@ -25,7 +25,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,15 +164,18 @@ def snapshot(node: Node) -> Snapshot:
                     tuple(call.call_hash for call in table.queue))
 
 
-def snapshots(root: Node, names: set[str] | None = None) -> dict[str, Snapshot]:
-    """Snapshots of the components of ``root`` (only those in ``names`` when given: found by name, so the
-    cost follows what changed, not the size of the tree)."""
+def snapshots(root: Node, names: set[str] | None = None,
+              known: Mapping[str, Node] | None = None) -> dict[str, Snapshot]:
+    """Snapshots of the components of ``root`` (only those in ``names`` when given: looked up in ``known``
+    — e.g. the engine's works by name — or found by name, so the cost follows what changed, not the size of
+    the tree)."""
     if names is None:
         return {node.name: snapshot(node) for node in root._walk()}
     taken = {}
     for name in names:
+        node = known.get(name) if known is not None else None
         try:
-            taken[name] = snapshot(find_component(root, name))
+            taken[name] = snapshot(node if node is not None else find_component(root, name))
         except KeyError:
             continue  # gone since (a structure changed)
     return taken
