@@ -26,6 +26,7 @@ from .storage.record import (
     RecordedApp,
     Recorder,
     RestoreReport,
+    Snapshot,
     restore,
     snapshots,
     tree_records,
@@ -201,21 +202,20 @@ class LightningApp:
         else:
             record.write_json("meta.json", {**recorded.meta, **meta, "created": recorded.meta.get("created"),
                                             "format": FORMAT})
-        recorder = self._recorder = Recorder(record, seq=recorded.seq if recorded is not None else 0)
         root = self.root
 
-        def on_changes(changes: Changes) -> None:
-            if loop.ended:
-                return  # written by on_end
+        def take(names: set[str]) -> dict[str, Snapshot]:
             with loop.lock:
-                components = snapshots(root, changes.state, loop.engine.works) if changes.state else {}
-            if components or changes.stage:
-                recorder.changed(components, {"stage": str(loop.stage)} if changes.stage else None)
+                return snapshots(root, names, loop.engine.works)
+
+        recorder = self._recorder = Recorder(record, take, seq=recorded.seq if recorded is not None else 0)
+
+        def on_changes(changes: Changes) -> None:
+            if not loop.ended and (changes.state or changes.stage):  # the end is written by on_end
+                recorder.changed(changes.state, {"stage": str(loop.stage)} if changes.stage else None)
 
         def on_end() -> None:
-            with loop.lock:
-                components = snapshots(root)
-            recorder.changed(components)
+            recorder.changed({node.name for node in root._walk()})
             recorder.close({"stage": str(loop.stage), "end_message": loop.end_message})
 
         loop.subscribe(on_changes)

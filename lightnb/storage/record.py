@@ -25,7 +25,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,16 +382,20 @@ def list_records(url: str) -> Iterator[RecordedApp | RecordError]:
 class Recorder:
     """Writes a running app's changes into its record, from a thread of its own.
 
-    :meth:`changed` (called on the app's loop thread after each iteration, under the app's lock) encodes the
-    components that changed; the writer thread flushes what accumulated at most every ``interval`` seconds,
-    one segment per flush, and folds segments into a new snapshot every ``COMPACT_EVERY`` flushes.
+    :meth:`changed` (called on the app's loop thread after each iteration) only notes the names of the
+    components that changed. At most every ``interval`` seconds the writer thread takes snapshots of those
+    (``take(names)``, which holds the app's lock for that moment), encodes them and writes one segment;
+    every ``COMPACT_EVERY`` segments it folds them into a new snapshot. A component that changed a hundred
+    times in an interval is taken, encoded and written once.
     """
 
-    def __init__(self, record: AppRecord, seq: int = 0, interval: float | None = None) -> None:
+    def __init__(self, record: AppRecord, take: Callable[[set[str]], dict[str, Snapshot]], seq: int = 0,
+                 interval: float | None = None) -> None:
         self.record = record
+        self.take = take
         self.interval = FLUSH_INTERVAL if interval is None else interval
         self._seq = seq
-        self._pending: dict[str, Snapshot] = {}
+        self._pending: set[str] = set()
         self._arguments: dict[int, str] = {}  # encoded call arguments, by call (they never change)
         self._calls: dict[int, Call] = {}  # keeps those calls alive while their id is a key
         self._meta: dict[str, Any] = {}
@@ -403,9 +407,9 @@ class Recorder:
         self._thread = threading.Thread(target=self._run, name=f"lightnb-record-{record.name}", daemon=True)
         self._thread.start()
 
-    def changed(self, components: dict[str, Snapshot], meta: dict[str, Any] | None = None) -> None:
+    def changed(self, names: Iterable[str], meta: dict[str, Any] | None = None) -> None:
         with self._condition:
-            self._pending.update(components)
+            self._pending.update(names)
             if meta:
                 self._meta.update(meta)
             self._condition.notify()
@@ -434,11 +438,16 @@ class Recorder:
             if not closed:
                 time.sleep(self.interval)  # let changes accumulate: one segment per interval at most
             with self._condition:
-                components, self._pending = self._pending, {}
+                names, self._pending = self._pending, set()
                 meta, self._meta = self._meta, {}
                 closed = self._closed
-            if components or meta:
-                self._flush({name: self._encode(taken) for name, taken in components.items()}, meta)
+            if names or meta:
+                try:
+                    taken = self.take(names) if names else {}
+                except Exception as error:
+                    self.errors.append(f"{type(error).__name__}: {error}")
+                    continue
+                self._flush({name: self._encode(snapshot) for name, snapshot in taken.items()}, meta)
             if closed:
                 with self._condition:
                     if not (self._pending or self._meta):

@@ -115,11 +115,10 @@ def test_changes_are_written_as_segments_and_folded_into_snapshots(tmp_path, mon
     monkeypatch.setattr(records, "COMPACT_EVERY", 3)
     root = Root()
     record = recorded(tmp_path, root)
-    recorder = Recorder(record, interval=0)
+    recorder = Recorder(record, lambda names: snapshots(root, names), interval=0)
     for step in range(1, 8):
         root.train.step = step
-        recorder.changed(snapshots(root, names={"root.train"}), {"stage": "running"})
-        recorder.changed({})  # a flush per change: nothing accumulates
+        recorder.changed({"root.train"}, {"stage": "running"})
         # wait for this flush, so each change is a segment of its own
         for _ in range(500):
             if record.read().components["root.train"]["vars"]["step"] == step:
