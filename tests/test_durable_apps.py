@@ -235,3 +235,33 @@ def test_the_durable_apps_notebook_shows_a_crash_and_the_resume(tmp_path, monkey
     assert "trained 60 steps" in text and "prepare ran 1 time(s)" in text
     started_from = [int(step) for step in re.search(r"train started from steps \[(.*)\]", text).group(1).split(",")]
     assert started_from[0] == 0 and started_from[1] == killed
+
+
+def test_resume_without_a_record_starts_fresh_and_says_so_and_a_new_start_replaces_the_record(cluster, tmp_path):
+    from lightnb import LightningApp, LightningFlow
+
+    class Counts(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.passes = 0
+
+        def run(self):
+            self.passes += 1
+            if self.passes >= 3:
+                self.stop("counted")
+
+    storage = str(tmp_path / "storage")
+    first = LightningApp(Counts(), cluster=cluster, storage=storage, name="fresh", resume=True).start()
+    first.wait(60)
+    assert "lightnb: no record of fresh in " in "\n".join(first.logs("root")) and first.resumed is None
+    assert AppRecord(storage, "fresh").read().components["root"]["vars"]["passes"] == 3
+
+    # Not resuming: the app starts over, and its record with it.
+    again = LightningApp(Counts(), cluster=cluster, storage=storage, name="fresh")
+    again.root.passes = -10
+    again.start().wait(60)
+    replaced = AppRecord(storage, "fresh").read()
+    assert replaced.components["root"]["vars"]["passes"] == 3  # counted from -10: it did not resume
+    assert replaced.meta["app_id"] == again.app_id != first.app_id
+    with pytest.raises(ValueError, match="resume=True needs the name"):
+        LightningApp(Counts(), resume=True)
