@@ -180,7 +180,7 @@ class ProcessTree:
         """
         self.stopping = True
         processes = self._tree()
-        _signal_all(processes, signal.SIGTERM)
+        _terminate_together(processes)
         if processes:
             timer = threading.Timer(grace, _kill_and_reap, args=(processes,))
             timer.daemon = True
@@ -194,7 +194,7 @@ class ProcessTree:
             processes += [p for p in self._session() if p not in processes]
         if not processes:
             return
-        _signal_all(processes, signal.SIGTERM)
+        _terminate_together(processes)
         _kill_and_reap(wait_gone(processes, grace))
 
     def _tree(self) -> list[psutil.Process]:
@@ -219,6 +219,16 @@ class ProcessTree:
             except (OSError, psutil.Error):
                 continue
         return found
+
+
+def _terminate_together(processes: list[psutil.Process]) -> None:
+    """SIGTERM to every process of a tree as if at once: frozen first, so that none of them (a shell) acts on
+    another's end (runs its next command) before its own SIGTERM; resumed, each takes its signal first."""
+    if os.name == "posix":
+        _signal_all(processes, signal.SIGSTOP)
+    _signal_all(processes, signal.SIGTERM)
+    if os.name == "posix":
+        _signal_all(processes, signal.SIGCONT)
 
 
 def _kill_and_reap(processes: list[psutil.Process]) -> None:

@@ -259,7 +259,8 @@ class EngineState(Observer):
         except AppEnd as end:
             self._end(AppStage.FAILED if end.failed else AppStage.STOPPED, end.message)
         except BaseException as error:
-            self._end(AppStage.FAILED, f"{self._current_flow} failed:\n{format_user_traceback(error)}")
+            flow = getattr(error, "_lightnb_flow", None) or self._current_flow
+            self._end(AppStage.FAILED, f"{flow} failed:\n{format_user_traceback(error)}")
         finally:
             self._in_pass = False
             self._flow_stack.clear()
@@ -418,7 +419,7 @@ class EngineState(Observer):
         buffer = self.logs.get(name)
         if buffer is None:
             buffer = self.logs[name] = LogBuffer()
-        buffer.append(text)
+        buffer.append(text, stream)
         self._changes.logs.add(name)
 
     @property

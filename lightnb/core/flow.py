@@ -131,6 +131,13 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
         observer.enter_flow(self)
         try:
             return run(self, *args, **kwargs)
+        except Exception as error:
+            if not hasattr(error, "_lightnb_flow"):  # the innermost flow whose run() raised it
+                try:
+                    error._lightnb_flow = self.name  # type: ignore[attr-defined]
+                except AttributeError:
+                    pass
+            raise
         finally:
             observer.exit_flow(self)
 

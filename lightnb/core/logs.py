@@ -7,19 +7,27 @@ from collections import deque
 
 
 class LogBuffer:
-    """The last ``max_lines`` lines of a component's output (stdout and stderr interleaved)."""
+    """The last ``max_lines`` lines of a component's output, stdout and stderr interleaved line by line: an
+    unfinished line of one stream is not broken by a line of the other (an unbuffered ``print`` writes its
+    pieces one by one)."""
 
     def __init__(self, max_lines: int = 2000) -> None:
         self._lines: deque[str] = deque(maxlen=max_lines)
-        self._partial = ""
+        self._partials: dict[str, str] = {}  # each stream's unfinished last line
         self._lock = threading.Lock()
         self.version = 0
         self.count = 0  # complete lines appended so far: `since(count)` gives the ones after
 
-    def append(self, text: str) -> None:
+    @property
+    def _partial(self) -> str:
+        return "".join(self._partials.values())
+
+    def append(self, text: str, stream: str = "stdout") -> None:
         with self._lock:
-            pieces = (self._partial + text).split("\n")
-            self._partial = pieces.pop()
+            pieces = (self._partials.pop(stream, "") + text).split("\n")
+            last = pieces.pop()
+            if last:
+                self._partials[stream] = last
             self._lines.extend(pieces)
             self.count += len(pieces)
             self.version += 1

@@ -87,11 +87,22 @@ class RemoteTraceback:
 
 
 def _user_traceback(error: BaseException) -> traceback.TracebackException:
-    """The ``TracebackException`` of ``error``, lines not read yet, from its first frame outside lightnb."""
+    """The ``TracebackException`` of ``error``, lines not read yet, without lightnb's own frames around the
+    user's: above the first (the loop, the worker) and below the last (the checks of lightnb's state rules
+    that raised on the user's line, which is then the last one shown)."""
     tb = error.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while tb is not None and _ours(tb.tb_frame.f_code.co_filename):
         tb = tb.tb_next
-    return traceback.TracebackException(type(error), error, tb, lookup_lines=False)
+    summary = traceback.TracebackException(type(error), error, tb, lookup_lines=False)
+    frames = list(summary.stack)
+    last = max((i for i, frame in enumerate(frames) if not _ours(frame.filename)), default=None)
+    if last is not None and last < len(frames) - 1:
+        summary.stack = traceback.StackSummary.from_list(frames[:last + 1])
+    return summary
+
+
+def _ours(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR)
 
 
 def format_user_traceback(error: BaseException) -> str:

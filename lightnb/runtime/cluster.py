@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,12 +151,71 @@ def _start_embedded(overrides: dict[str, Any]) -> Connection:
                                   f"({len(cluster.workers)} worker processes)")
 
 
+def check_address(address: str) -> str:
+    """``address`` with its ``tcp://``; :class:`ClusterError` naming what is wrong with a malformed one."""
+    if "://" not in address:
+        address = f"tcp://{address}"
+    scheme, _, rest = address.partition("://")
+    host, colon, port = rest.rpartition(":")
+    example = "e.g. tcp://10.0.0.5:8786"
+    if not host or not colon:
+        raise ClusterError(f"{address} is not a Dask scheduler address: it names no port ({example})")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ClusterError(f"{address} is not a Dask scheduler address: its port {port!r} is not a port number "
+                           f"({example})")
+    return address
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Open a Dask connection to ``address`` and close it, within ``timeout`` seconds in all: something that
+    accepts connections but does not speak Dask (an HTTP server, a silent listener) would otherwise keep a
+    client waiting for ever. On a thread of its own: the caller's may run an event loop (a kernel's)."""
+    import asyncio
+    import socket
+
+    from distributed.comm import connect
+
+    scheme, _, rest = address.partition("://")
+    if scheme in ("tcp", "tls"):
+        host, _, port = rest.rpartition(":")
+        # Nothing listening: say so as such (Dask's connect would keep retrying until its timeout).
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+
+    async def attempt() -> None:
+        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        await comm.close()
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(attempt())
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, name="lightnb-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 1)
+    error = outcome[0] if outcome else TimeoutError()
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        raise ClusterError(
+            f"something at {address} accepted the connection but did not answer as a Dask scheduler within "
+            f"{timeout:g} s. Check that the address is the scheduler's port (8786 by default), not a dashboard "
+            "or another server's."
+        )
+    if isinstance(error, OSError):
+        raise error
+    if error is not None:
+        raise ClusterError(f"{address} did not answer as a Dask scheduler: {type(error).__name__}: {error}")
+
+
 def _connect_address(address: str) -> Connection:
     from distributed import Client
 
-    if "://" not in address:
-        address = f"tcp://{address}"
+    address = check_address(address)
     try:
+        _probe(address, CONNECT_TIMEOUT_SECONDS)
         client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
     except (OSError, TimeoutError) as error:
         raise ClusterError(
@@ -178,7 +238,10 @@ def load_spec(path: str) -> Mapping[str, Any]:
 
             spec = yaml.safe_load(file.read_text())
     except Exception as error:
-        raise ClusterError(f"cluster spec file {path} cannot be read: {error}") from None
+        where = getattr(error, "problem_mark", None)  # YAML: where in the file
+        at = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ClusterError(f"cluster spec file {path} cannot be read{at}: {reason}") from None
     if not isinstance(spec, Mapping):
         raise ClusterError(f"cluster spec file {path} must hold a mapping with 'class' and 'kwargs'")
     return spec
@@ -189,6 +252,8 @@ def check_cluster(cluster: Any) -> None:
     is not installed), before anything else runs; addresses are checked when the app connects."""
     if isinstance(cluster, (str, os.PathLike)) and os.fspath(cluster).endswith(SPEC_SUFFIXES):
         spec_class(load_spec(os.fspath(cluster)), os.fspath(cluster))
+    elif isinstance(cluster, str) and cluster != "in-process":
+        check_address(cluster)
     elif isinstance(cluster, Mapping) and "class" in cluster:
         spec_class(cluster, "the cluster spec")
 

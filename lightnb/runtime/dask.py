@@ -46,7 +46,8 @@ class DaskExecutor(Executor):
         self._outbox: deque[bytes] = deque()
         self._sending = False
         self._closed = False
-        self._seen: dict[tuple[str, str], int] = {}  # (work, call id) → the last batch number emitted
+        # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
+        self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
 
     @property
@@ -80,7 +81,7 @@ class DaskExecutor(Executor):
 
     def _emit_batch(self, batch: WorkBatch) -> None:
         assert self._emit is not None
-        key = (batch.work_name, batch.call_id)
+        key = (batch.work_name, batch.call_id, batch.worker)
         with self._lock:
             if batch.seq <= self._seen.get(key, 0):
                 return  # already emitted (a resumed app hears some batches live and again from the history)

@@ -41,6 +41,76 @@ def test_an_address_with_no_scheduler_fails_naming_the_address_and_what_to_do():
     assert time.monotonic() - started < 30, "a wrong address must fail, not hang"
 
 
+@pytest.mark.parametrize(("address", "expected"), [
+    ("tcp://127.0.0.1:notaport", "its port 'notaport' is not a port number (e.g. tcp://10.0.0.5:8786)"),
+    ("tcp://127.0.0.1:99999", "its port '99999' is not a port number"),
+    ("tcp://scheduler-host", "it names no port"),
+])
+def test_a_malformed_address_is_named_with_what_is_wrong(address, expected):
+    with pytest.raises(ClusterError) as error:
+        connect(address)
+    assert str(error.value).startswith(f"{address} is not a Dask scheduler address: {expected}")
+    with pytest.raises(ClusterError, match="is not a Dask scheduler address"):
+        check_cluster(address)  # `lightnb run --cluster` says it before loading the app
+
+
+class Listener:
+    """Something on a loopback port that accepts connections and answers like ``reply`` (or never)."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        import threading
+
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.address = f"tcp://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.accepted: list[socket.socket] = []
+        self.reply = reply
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+            if self.reply is not None:
+                connection.recv(65536)
+                connection.sendall(self.reply)
+                connection.close()
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"],
+                         ids=["silent listener", "http server"])
+def test_something_that_accepts_but_does_not_speak_dask_fails_within_seconds(reply):
+    listener = Listener(reply)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ClusterError) as error:
+            connect(listener.address)
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 10, "it must fail within the connect timeout, not hang"
+    assert listener.address in str(error.value)
+    assert "Dask scheduler" in str(error.value)
+
+
+def test_a_yaml_spec_with_a_syntax_error_names_the_file_and_the_line(tmp_path):
+    spec = tmp_path / "cluster.yaml"
+    spec.write_text("class: distributed.LocalCluster\nkwargs: {n_workers: 2\n")
+    with pytest.raises(ClusterError) as error:
+        check_cluster(str(spec))
+    message = str(error.value)
+    assert message.startswith(f"cluster spec file {spec} cannot be read (line 3, column 1)")
+    assert "<unicode string>" not in message
+
+
 def test_something_that_is_not_a_cluster_is_refused_with_the_accepted_forms():
     with pytest.raises(ClusterError) as error:
         connect(42)

@@ -195,6 +195,38 @@ def test_flow_exception_and_flow_fail_end_the_app_as_failed():
         app.wait(10)
 
 
+def test_a_failing_nested_flow_is_named_and_a_state_rule_error_ends_at_the_users_line():
+    class Child(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.count = 0
+
+        def run(self):
+            self.count += 1
+            if self.count == 2:
+                self.undeclared = True  # the state rule refuses it
+
+    class Parent(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.child = Child()
+            self.ticks = 0
+
+        def run(self):
+            self.child.run()
+            self.ticks += 1
+
+    app = LightningApp(Parent()).start()
+    with pytest.raises(AppFailed) as failure:
+        app.wait(10)
+    message = str(failure.value)
+    assert message.startswith("root.child failed:\nTraceback")  # the flow whose run() raised, not the root
+    frames = [line for line in message.splitlines() if line.lstrip().startswith("File ")]
+    assert frames[-1].endswith(", in run") and "self.undeclared = True" in message
+    assert "component.py" not in message and "values.py" not in message  # lightnb's own checks are not shown
+    assert message.rstrip().endswith("that is not state.")
+
+
 def test_flow_and_work_output_is_captured_per_component():
     class Child(LightningFlow):
         def run(self):
