@@ -11,6 +11,7 @@ on the scheduler.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 import warnings
 from collections import deque
@@ -18,9 +19,12 @@ from typing import Any
 
 import cloudpickle
 
-from .cluster import Connection, connect, is_explicit
-from .protocol import CallLost, CallSpec, Emit, Executor, WorkBatch
+from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
+from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
 from .worker import REGISTRY, Transport, execute_call, loads_batch
+
+# How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
+WATCH_SECONDS = 0.5
 
 
 def events_topic(app_id: str) -> str:
@@ -46,6 +50,7 @@ class DaskExecutor(Executor):
         self._outbox: deque[bytes] = deque()
         self._sending = False
         self._closed = False
+        self._lost = False  # the connection to the scheduler is gone for good
         # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
@@ -74,6 +79,24 @@ class DaskExecutor(Executor):
                     stacklevel=2,
                 )
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
+        threading.Thread(target=self._watch, name=f"lightnb-{self.app_id}-watch", daemon=True).start()
+
+    def _watch(self) -> None:
+        """End the app with a clear message when the connection to the scheduler is lost for good (Dask's
+        client tries to reconnect for its connect timeout, then closes): the app would wait for ever."""
+        client = self.client
+        while not self._closed:
+            time.sleep(WATCH_SECONDS)
+            if client.status in ("closing", "closed") and not self._closed:
+                self._lost = True
+                assert self._emit is not None
+                self._emit(RuntimeFailed(self._lost_message()))
+                return
+
+    def _lost_message(self) -> str:
+        return (f"lost the connection to {self.description}: the scheduler stopped answering and did not come "
+                f"back within {CONNECT_TIMEOUT_SECONDS} s. The works running there are lost to this app. Check "
+                "the scheduler, then start the app again (a named app can resume: resume=True).")
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
@@ -175,7 +198,9 @@ class DaskExecutor(Executor):
         if spec is None or self._emit is None or self._closed:
             return
         call_id = spec.call_id
-        if future.cancelled():
+        if self._lost or self.client.status != "running":  # the client gave up its futures with the scheduler
+            self._emit(CallLost(spec.work_name, call_id, self._lost_message()))
+        elif future.cancelled():
             self._emit(CallLost(spec.work_name, call_id, "stopped before it started", "stop"))
         elif future.status == "error":
             self._emit(CallLost(spec.work_name, call_id, _describe_loss(spec.work_name, future.exception())))
@@ -189,6 +214,8 @@ class DaskExecutor(Executor):
         self._publish(cloudpickle.dumps(("set", work_name, call_id, message)))
 
     def stop(self, work_name: str, call_id: str, started: bool) -> None:
+        if self._lost:
+            return  # nothing can reach the works any more
         self._publish(cloudpickle.dumps(("stop", work_name, call_id)))
         if started:
             return  # it stops where it runs (and runs on_exit there); its task then ends by itself
@@ -200,6 +227,8 @@ class DaskExecutor(Executor):
             entry[1].cancel(force=True)  # fire-and-forget calls too
 
     def _publish(self, data: bytes) -> None:
+        if self._lost:
+            return
         """Publish on the push topic, in order: one RPC at a time, from the client's event loop."""
         self.client.loop.add_callback(self._enqueue, data)
 

@@ -481,3 +481,32 @@ def test_stopping_a_work_whose_call_finished_leaves_it_stopped_and_the_flow_goes
     assert app.end_message == "both stopped"
     assert app.root.seen == ["succeeded", "stopped after the call had succeeded", "stopped"]
     assert app.root.quick.done  # it ran, once, and is stopped now
+
+
+def test_a_scheduler_that_dies_under_a_running_app_ends_it_with_a_clear_message(tmp_path):
+    import json
+    import signal
+
+    scheduler_file = tmp_path / "scheduler.json"
+    processes = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port",
+                                   "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        wait_until(lambda: scheduler_file.exists() and scheduler_file.stat().st_size > 0, 60)
+        time.sleep(0.3)  # the file is written in one go; be sure it is whole
+        address = json.loads(scheduler_file.read_text())["address"]
+        processes.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--no-nanny",
+                                           "--host", "127.0.0.1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        app = LightningApp(Reporter(), cluster=address).start()
+        wait_until(lambda: app.root.work.is_running, 60)
+        processes[0].send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        with pytest.raises(AppFailed, match=f"lost the connection to the Dask cluster at {address}"):
+            app.wait(60)
+        assert time.monotonic() - killed < 20  # seconds, not for ever
+        assert app.stage == "failed" and app.root.work.status.stage in ("failed", "stopped")
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(15)
