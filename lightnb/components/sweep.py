@@ -1,0 +1,285 @@
+"""``Sweep``: a hyper-parameter search with Optuna, one work per trial on the cluster, pruned as it streams.
+
+The flow asks Optuna for a trial, builds its work with ``trial_work(params)`` and runs it (in parallel, up
+to ``concurrency`` at once). A trial work reports its progress by setting ``metrics`` (a dict) and then
+``step`` (an int); every new ``step`` is reported to the study, and when the pruner says so the flow stops
+the work: the trial ends "pruned". A work that succeeds completes its trial with its last
+``metrics[metric]``; one that fails marks its trial "failed" and the sweep goes on.
+
+>>> class Quadratic(LightningWork):
+...     def __init__(self, x):
+...         super().__init__()
+...         self.x, self.metrics, self.step = x, {}, 0
+...     def run(self):
+...         for step in range(1, 4):
+...             self.metrics = {"loss": (self.x - 2) ** 2 / step}
+...             self.step = step
+>>> sweep = Sweep(lambda params: Quadratic(**params), lambda trial: {"x": trial.suggest_float("x", -5, 5)},
+...               n_trials=20, metric="loss")
+>>> # LightningApp(sweep).start(); ... sweep.best_params → {"x": 2.03}
+
+Optuna is imported only when the sweep first runs (``pip install lightnb[sweep]``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..core.flow import LightningFlow
+from ..core.structures import Dict
+from ..core.values import describe_type
+from ..core.work import LightningWork
+from ..storage.store import current_app_id, storage_url
+
+# Where a sweep's Optuna journal is kept, under the app's storage root.
+SWEEP_FOLDER = "sweeps"
+_DIRECTIONS = ("minimize", "maximize")
+# What lightnb's call table says of a work stopped after its call had already ended (core/calls.py).
+_STOPPED_AFTER = "stopped after the call had "
+
+
+class Sweep(LightningFlow):
+    """Run ``n_trials`` Optuna trials, each as its own work on the cluster, ``concurrency`` at a time.
+
+    Parameters
+    ----------
+    trial_work:
+        ``trial_work(params) -> LightningWork``: a new work for one trial. The sweep calls its ``run()`` with
+        no arguments. Whatever flags it was built with, it runs in parallel and its failure never fails the
+        app (the trial is "failed" instead).
+    suggest:
+        ``suggest(trial: optuna.Trial) -> dict``: the trial's parameters (``trial.suggest_float(...)``, ...).
+    n_trials, concurrency:
+        Exactly ``n_trials`` trials run, at most ``concurrency`` works at once (one being stopped counts).
+    metric, direction:
+        The key of the works' ``metrics`` the study optimizes, ``"minimize"`` or ``"maximize"``.
+    pruner:
+        An ``optuna.pruners`` pruner (``MedianPruner()``...); ``None``: no pruning.
+    sampler:
+        An ``optuna.samplers`` sampler (``TPESampler(seed=0)``...); ``None``: Optuna's default.
+
+    State: ``trials`` (a list of ``{"number", "params", "state", "value"}``, ``state`` one of "running",
+    "complete", "pruned", "failed" — it changes only once the trial's work has ended), ``best_params``,
+    ``best_value``, ``done``, and ``journal`` (where the study is stored). The works are ``trial_works``
+    (keyed by trial number), so ``sweep.works()`` lists them; ``sweep.study`` is the Optuna study.
+
+    The study lives in the app's storage: an Optuna ``JournalStorage`` file
+    ``<storage root>/sweeps/<app id>/<sweep name>.journal``, which ``optuna.load_study`` reads afterwards. Only
+    the flow (in the kernel) writes it. With an object store as the storage root (``s3://...``, where a
+    journal file cannot be locked and appended to), the journal is kept in a local folder instead
+    (``$TMPDIR/lightnb-sweeps/...``) and ``journal`` says where.
+    """
+
+    def __init__(self, trial_work: Callable[[dict[str, Any]], LightningWork],
+                 suggest: Callable[[Any], dict[str, Any]], n_trials: int, concurrency: int = 4,
+                 metric: str = "val_loss", direction: str = "minimize", pruner: Any = None,
+                 sampler: Any = None) -> None:
+        super().__init__()
+        if not callable(trial_work):
+            raise TypeError(f"Sweep trial_work must be a function params -> LightningWork (such as "
+                            f"lambda params: Train(**params)), not {describe_type(trial_work)}")
+        if not callable(suggest):
+            raise TypeError(f"Sweep suggest must be a function optuna.Trial -> dict of params, not "
+                            f"{describe_type(suggest)}")
+        for name, value in (("n_trials", n_trials), ("concurrency", concurrency)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Sweep {name} must be a whole number ≥ 1, not {value!r}")
+        if not isinstance(metric, str) or not metric:
+            raise TypeError(f"Sweep metric must be the name of a key of the works' metrics dict, not {metric!r}")
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"Sweep direction must be 'minimize' or 'maximize', not {direction!r}")
+        if pruner is not None and not callable(getattr(pruner, "prune", None)):
+            raise TypeError(f"Sweep pruner must be an optuna.pruners pruner (e.g. MedianPruner()) or None for no "
+                            f"pruning, not {describe_type(pruner)}")
+        if sampler is not None and not callable(getattr(sampler, "sample_relative", None)):
+            raise TypeError(f"Sweep sampler must be an optuna.samplers sampler (e.g. TPESampler(seed=0)) or None, "
+                            f"not {describe_type(sampler)}")
+        self._trial_work = trial_work
+        self._suggest = suggest
+        self._pruner = pruner
+        self._sampler = sampler
+        self.n_trials = n_trials
+        self.concurrency = concurrency
+        self.metric = metric
+        self.direction = direction
+        self.trials: list[dict[str, Any]] = []
+        self.best_params: dict[str, Any] | None = None
+        self.best_value: float | None = None
+        self.done = False
+        self.journal: str | None = None
+        self.trial_works = Dict()
+        # Not state: the Optuna study and the live trials, by number (flow side only).
+        self._study: Any = None
+        self._live: dict[int, Any] = {}
+        self._reported: dict[int, int] = {}  # the last step reported to the study, by trial number
+        self._pruning: set[int] = set()       # trials whose work the sweep stopped
+
+    @property
+    def study(self) -> Any:
+        """The Optuna study (``None`` before the sweep's first pass)."""
+        return self._study
+
+    # -- the flow ----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        if self.done:
+            return
+        if self._study is None:
+            self._study = self._create_study()
+        running = 0
+        for entry in self.trials:
+            if entry["state"] == "running" and not self._follow(entry):
+                running += 1
+        while len(self.trials) < self.n_trials and running < self.concurrency:
+            self._launch()
+            running += 1
+        if running == 0 and len(self.trials) >= self.n_trials:
+            self.done = True
+
+    def _create_study(self) -> Any:
+        import optuna
+
+        path = self._journal_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        study = optuna.create_study(storage=storage, study_name=self.name, direction=self.direction,
+                                    pruner=self._pruner or optuna.pruners.NopPruner(), sampler=self._sampler,
+                                    load_if_exists=True)
+        self.journal = path
+        return study
+
+    def _journal_path(self) -> str:
+        root = storage_url(component=self)
+        app_id = current_app_id() or "no-app"
+        relative = os.path.join(SWEEP_FOLDER, app_id, f"{self.name}.journal")
+        if "://" in root:
+            if not root.startswith("file://"):
+                import tempfile
+
+                return os.path.join(tempfile.gettempdir(), "lightnb-sweeps", relative)
+            root = root.removeprefix("file://")
+        return os.path.join(root, relative)
+
+    def _launch(self) -> None:
+        trial = self._study.ask()
+        params = self._suggest(trial)
+        if not isinstance(params, dict) or not all(isinstance(key, str) for key in params):
+            self._study.tell(trial, state=_trial_state("FAIL"))
+            raise TypeError(f"Sweep suggest must return a dict of parameters (str keys), not "
+                            f"{describe_type(params)}")
+        work = self._trial_work(dict(params))
+        if not isinstance(work, LightningWork):
+            self._study.tell(trial, state=_trial_state("FAIL"))
+            raise TypeError(f"Sweep trial_work must return a new LightningWork for each trial, not "
+                            f"{describe_type(work)} (for params {params})")
+        if work._parent is not None:
+            self._study.tell(trial, state=_trial_state("FAIL"))
+            raise ValueError(f"Sweep trial_work returned {work.name}, which is already part of an app: it must "
+                             "build a new work for each trial")
+        # Whatever it was built with: trials run side by side, and a failing one never fails the app.
+        work._parallel = True
+        work._raise_exception = False
+        number = trial.number
+        self._live[number] = trial
+        self.trial_works[str(number)] = work
+        self.trials = [*self.trials, {"number": number, "params": _plain(params), "state": "running",
+                                      "value": None}]
+        work.run()
+
+    def _follow(self, entry: dict[str, Any]) -> bool:
+        """Report what the trial's work streamed, prune it if the study says so, and end the trial once
+        the work has ended. Returns whether the trial ended."""
+        number = entry["number"]
+        work = self.trial_works[str(number)]
+        trial = self._live[number]
+        status = work.status
+        ended = status.stage.is_finished
+        value = self._report(trial, number, work)
+        if not ended:
+            if value is not None and number not in self._pruning and trial.should_prune():
+                self._pruning.add(number)
+                work.stop()
+            return False
+
+        message = status.message or ""
+        stage = status.stage.value
+        if stage == "stopped" and message.startswith(_STOPPED_AFTER):
+            # The stop crossed a call that had already ended: what counts is how it ended.
+            stage = message[len(_STOPPED_AFTER):].split(";", 1)[0].strip()
+        final = _metric(work, self.metric)
+        if stage == "succeeded" and final is not None:
+            frozen = self._study.tell(trial, final)
+            state, value = "complete", frozen.value
+        elif stage == "stopped" and number in self._pruning:
+            frozen = self._study.tell(trial, state=_trial_state("PRUNED"))
+            state, value = "pruned", frozen.value
+        else:
+            self._study.tell(trial, state=_trial_state("FAIL"))
+            state, value = "failed", None
+            if stage == "succeeded":
+                print(f"trial {number} failed: its work ended without a number in metrics[{self.metric!r}] "
+                      f"(metrics: {getattr(work, 'metrics', None)!r})")
+            else:
+                last = message.strip().splitlines()[-1] if message.strip() else stage
+                print(f"trial {number} failed: {work.name} {stage}: {last}")
+        self._live.pop(number, None)
+        self._reported.pop(number, None)
+        self._pruning.discard(number)
+        self.trials = [{**item, "state": state, "value": value} if item["number"] == number else item
+                       for item in self.trials]
+        if state == "complete":
+            self._update_best(entry["params"], value)
+        return True
+
+    def _report(self, trial: Any, number: int, work: LightningWork) -> float | None:
+        """Report a new ``step`` with its ``metrics[metric]``; the value reported, or ``None``."""
+        step = getattr(work, "step", None)
+        if isinstance(step, bool) or not isinstance(step, int) or step == self._reported.get(number):
+            return None
+        value = _metric(work, self.metric)
+        if value is None:
+            return None
+        self._reported[number] = step
+        trial.report(value, step)
+        return value
+
+    def _update_best(self, params: dict[str, Any], value: float) -> None:
+        better = (self.best_value is None
+                  or (value < self.best_value if self.direction == "minimize" else value > self.best_value))
+        if better:
+            self.best_value = value
+            self.best_params = params
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_study"] = None  # an open Optuna storage stays where it was opened
+        state["_live"] = {}
+        return state
+
+
+def _metric(work: LightningWork, metric: str) -> float | None:
+    metrics = getattr(work, "metrics", None)
+    if not isinstance(metrics, dict):
+        return None
+    value = metrics.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _trial_state(name: str) -> Any:
+    import optuna
+
+    return getattr(optuna.trial.TrialState, name)
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """The params as state (JSON values): numbers, strings, booleans, None; anything else as its repr."""
+    plain = {}
+    for key, value in params.items():
+        if hasattr(value, "item") and callable(value.item):  # numpy scalars
+            value = value.item()
+        plain[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+    return plain
