@@ -63,8 +63,9 @@ class Sweep(LightningFlow):
 
     State: ``trials`` (a list of ``{"number", "params", "state", "value"}``, ``state`` one of "running",
     "complete", "pruned", "failed" — it changes only once the trial's work has ended), ``best_params``,
-    ``best_value``, ``done``, and ``journal`` (where the study is stored). The works are ``trial_works``
-    (keyed by trial number), so ``sweep.works()`` lists them; ``sweep.study`` is the Optuna study.
+    ``best_value``, ``best_trial`` (its number), ``done``, and ``journal`` (where the study is stored). The
+    works are ``trial_works`` (keyed by trial number), so ``sweep.works()`` lists them; ``sweep.study`` is the
+    Optuna study.
 
     The study lives in the app's storage: an Optuna ``JournalStorage`` file
     ``<storage root>/sweeps/<app id>/<sweep name>.journal``, which ``optuna.load_study`` reads afterwards. Only
@@ -108,6 +109,7 @@ class Sweep(LightningFlow):
         self.trials: list[dict[str, Any]] = []
         self.best_params: dict[str, Any] | None = None
         self.best_value: float | None = None
+        self.best_trial: int | None = None  # the number of the best trial (its work: trial_works[str(n)])
         self.done = False
         self.journal: str | None = None
         self.trial_works = Dict()
@@ -230,7 +232,7 @@ class Sweep(LightningFlow):
         self.trials = [{**item, "state": state, "value": value} if item["number"] == number else item
                        for item in self.trials]
         if state == "complete":
-            self._update_best(entry["params"], value)
+            self._update_best(number, entry["params"], value)
         return True
 
     def _report(self, trial: Any, number: int, work: LightningWork) -> float | None:
@@ -245,12 +247,13 @@ class Sweep(LightningFlow):
         trial.report(value, step)
         return value
 
-    def _update_best(self, params: dict[str, Any], value: float) -> None:
+    def _update_best(self, number: int, params: dict[str, Any], value: float) -> None:
         better = (self.best_value is None
                   or (value < self.best_value if self.direction == "minimize" else value > self.best_value))
         if better:
             self.best_value = value
             self.best_params = params
+            self.best_trial = number
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

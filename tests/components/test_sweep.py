@@ -73,6 +73,7 @@ def test_a_sweep_finds_the_optimum_within_its_concurrency_and_records_failures(c
     complete = [t for t in trials if t["state"] == "complete"]
     best = min(complete, key=lambda t: t["value"])
     assert sweep.best_value == best["value"] and sweep.best_params == best["params"]
+    assert sweep.best_trial == best["number"]
     assert abs(sweep.best_params["x"] - 2) < 0.05 and sweep.best_value < 0.01  # 12 random trials in [-3, 7]
     assert sweep.done
     assert 1 <= flow.max_running <= 3
