@@ -34,24 +34,31 @@ class Quadratic(LightningWork):
 
 
 class Watch(LightningFlow):
-    """Runs a sweep and records, on every pass, how many of its works were pending or running at once."""
+    """Runs a sweep and records, on every pass, how many of its works were pending or running at once, and
+    any trial shown as ended while its work had not."""
 
     def __init__(self, sweep: Sweep):
         super().__init__()
         self.sweep = sweep
         self.max_running = 0
+        self.ended_early: list = []
 
     def run(self):
         self.sweep.run()
         running = sum(1 for work in self.sweep.works() if work.is_pending or work.is_running)
         self.max_running = max(self.max_running, running)
+        for trial in self.sweep.trials:
+            work = self.sweep.trial_works[str(trial["number"])]
+            if trial["state"] != "running" and not work.status.stage.is_finished:
+                self.ended_early = [*self.ended_early, [trial["number"], trial["state"], work.status.stage.value]]
         if self.sweep.done:
             self.stop("swept")
 
 
 def test_a_sweep_finds_the_optimum_within_its_concurrency_and_records_failures(cluster, tmp_path):
-    sweep = Sweep(lambda params: Quadratic(**params), lambda trial: {"x": trial.suggest_float("x", -3.0, 7.0)},
-                  n_trials=12, concurrency=3, metric="loss", sampler=optuna.samplers.RandomSampler(seed=7))
+    sweep = Sweep(lambda params: Quadratic(**params, pause=0.1),
+                  lambda trial: {"x": trial.suggest_float("x", -3.0, 7.0)}, n_trials=12, concurrency=3,
+                  metric="loss", sampler=optuna.samplers.RandomSampler(seed=7))
     flow = Watch(sweep)
     app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage"))
     app.start()
@@ -76,7 +83,8 @@ def test_a_sweep_finds_the_optimum_within_its_concurrency_and_records_failures(c
     assert sweep.best_trial == best["number"]
     assert abs(sweep.best_params["x"] - 2) < 0.05 and sweep.best_value < 0.01  # 12 random trials in [-3, 7]
     assert sweep.done
-    assert 1 <= flow.max_running <= 3
+    assert flow.max_running == 3  # trials ran side by side, never more than 3
+    assert flow.ended_early == []
 
     # The study is in the app's storage: Optuna reads it back, with the same trials.
     assert sweep.journal.startswith(str(tmp_path / "storage"))
@@ -126,7 +134,8 @@ def test_the_median_pruner_stops_bad_trials_before_they_finish(cluster, tmp_path
         work = sweep.trial_works[str(number)]
         assert work.has_stopped
         assert work.step < 8, f"trial {number} ran to its end ({work.step} steps) instead of being pruned"
-    assert flow.max_running <= 2
+    assert flow.max_running == 2
+    assert flow.ended_early == []
     assert took < 60
 
 
