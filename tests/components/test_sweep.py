@@ -150,3 +150,12 @@ def test_bad_arguments_say_what_is_wrong():
         Sweep(Quadratic, lambda trial: {}, n_trials=2, pruner="median")
     with pytest.raises(TypeError, match="suggest must be a function"):
         Sweep(Quadratic, {"x": 1}, n_trials=2)
+
+
+def test_with_object_storage_the_journal_is_kept_in_a_local_folder(monkeypatch):
+    # An Optuna journal needs a file it can lock and append to: on s3:// storage it stays on this machine.
+    monkeypatch.setenv("LIGHTNB_STORAGE", "s3://bucket/runs")
+    sweep = Sweep(Quadratic, lambda trial: {}, n_trials=1)
+    path = sweep._journal_path()
+    assert not path.startswith("s3:") and os.path.isabs(path)
+    assert path.endswith(os.path.join("sweeps", "no-app", "root.journal"))
