@@ -202,6 +202,8 @@ class Sweep(LightningFlow):
         if not ended:
             if value is not None and number not in self._pruning and trial.should_prune():
                 self._pruning.add(number)
+                print(f"trial {number}: pruned at step {self._reported[number]} ({self.metric} {value:g}); "
+                      f"stopping {work.name}")
                 work.stop()
             return False
 

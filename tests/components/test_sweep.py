@@ -125,6 +125,10 @@ def test_the_median_pruner_stops_bad_trials_before_they_finish(cluster, tmp_path
     app.start()
     app.wait(240)
     took = time.monotonic() - started
+    # The sweep's log says which trials it pruned, and when.
+    assert sorted(app.logs("root.sweep")) == [
+        f"trial {n}: pruned at step 1 (val_loss {x:g}); stopping root.sweep.trial_works.{n}"
+        for n, x in enumerate(xs) if n >= 2]
 
     states = [t["state"] for t in sweep.trials]
     assert states[:2] == ["complete", "complete"]
@@ -137,6 +141,33 @@ def test_the_median_pruner_stops_bad_trials_before_they_finish(cluster, tmp_path
     assert flow.max_running == 2
     assert flow.ended_early == []
     assert took < 60
+
+
+class OneStep(LightningWork):
+    """Reports its only step and returns at once: a prune decision on that step comes too late to stop it
+    (the flow sees the step with the success, or the success reaches the app after the stop was asked)."""
+
+    def __init__(self, x: float):
+        super().__init__()
+        self.x = x
+        self.metrics: dict = {}
+        self.step = 0
+
+    def run(self):
+        self.metrics = {"val_loss": self.x}
+        self.step = 1
+
+
+def test_a_trial_whose_work_succeeded_before_the_prune_reached_it_is_complete(cluster, tmp_path):
+    xs = [0.1, 0.2, 5.0, 6.0, 7.0]
+    sweep = Sweep(lambda params: OneStep(**params), lambda trial: {"x": xs[trial.number]}, n_trials=len(xs),
+                  concurrency=1, pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    app = LightningApp(Watch(sweep), cluster=cluster, storage=str(tmp_path / "storage"))
+    app.start()
+    app.wait(120)
+    assert [t["state"] for t in sweep.trials] == ["complete"] * 5, sweep.trials
+    assert [t["value"] for t in sweep.trials] == xs
+    assert sweep.best_value == 0.1
 
 
 def test_bad_arguments_say_what_is_wrong():
