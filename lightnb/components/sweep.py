@@ -70,8 +70,9 @@ class Sweep(LightningFlow):
     The study lives in the app's storage: an Optuna ``JournalStorage`` file
     ``<storage root>/sweeps/<app id>/<sweep name>.journal``, which ``optuna.load_study`` reads afterwards. Only
     the flow (in the kernel) writes it. With an object store as the storage root (``s3://...``, where a
-    journal file cannot be locked and appended to), the journal is kept in a local folder instead
-    (``$TMPDIR/lightnb-sweeps/...``) and ``journal`` says where.
+    journal file cannot be locked and appended to), the journal is kept in a local folder of the kernel's
+    machine instead (``$TMPDIR/lightnb-sweeps/...``, ``journal`` says where) and put into the storage, at
+    the same key, once the sweep is done (``journal_copy``).
     """
 
     def __init__(self, trial_work: Callable[[dict[str, Any]], LightningWork],
@@ -112,6 +113,7 @@ class Sweep(LightningFlow):
         self.best_trial: int | None = None  # the number of the best trial (its work: trial_works[str(n)])
         self.done = False
         self.journal: str | None = None
+        self.journal_copy: str | None = None  # with object storage: where the finished journal was put
         self.trial_works = Dict()
         # Not state: the Optuna study and the live trials, by number (flow side only).
         self._study: Any = None
@@ -138,6 +140,7 @@ class Sweep(LightningFlow):
             self._launch()
             running += 1
         if running == 0 and len(self.trials) >= self.n_trials:
+            self._keep_journal()
             self.done = True
 
     def _create_study(self) -> Any:
@@ -152,10 +155,12 @@ class Sweep(LightningFlow):
         self.journal = path
         return study
 
+    def _journal_key(self) -> str:
+        return f"{SWEEP_FOLDER}/{current_app_id() or 'no-app'}/{self.name}.journal"
+
     def _journal_path(self) -> str:
         root = storage_url(component=self)
-        app_id = current_app_id() or "no-app"
-        relative = os.path.join(SWEEP_FOLDER, app_id, f"{self.name}.journal")
+        relative = os.path.join(*self._journal_key().split("/"))
         if "://" in root:
             if not root.startswith("file://"):
                 import tempfile
@@ -163,6 +168,17 @@ class Sweep(LightningFlow):
                 return os.path.join(tempfile.gettempdir(), "lightnb-sweeps", relative)
             root = root.removeprefix("file://")
         return os.path.join(root, relative)
+
+    def _keep_journal(self) -> None:
+        """With object storage, put the finished study's journal into it (the same key as on a folder)."""
+        root = storage_url(component=self)
+        if "://" not in root or root.startswith("file://") or self.journal is None:
+            return
+        from ..storage.store import open_store
+
+        store = open_store(root)
+        store.upload(self.journal, self._journal_key())
+        self.journal_copy = store.location(self._journal_key())
 
     def _launch(self) -> None:
         trial = self._study.ask()

@@ -183,10 +183,18 @@ def test_bad_arguments_say_what_is_wrong():
         Sweep(Quadratic, {"x": 1}, n_trials=2)
 
 
-def test_with_object_storage_the_journal_is_kept_in_a_local_folder(monkeypatch):
-    # An Optuna journal needs a file it can lock and append to: on s3:// storage it stays on this machine.
-    monkeypatch.setenv("LIGHTNB_STORAGE", "s3://bucket/runs")
-    sweep = Sweep(Quadratic, lambda trial: {}, n_trials=1)
-    path = sweep._journal_path()
-    assert not path.startswith("s3:") and os.path.isabs(path)
-    assert path.endswith(os.path.join("sweeps", "no-app", "root.journal"))
+def test_with_object_storage_the_journal_is_written_locally_then_put_into_the_storage(cluster):
+    # An Optuna journal needs a file it can lock and append to: on an object store (memory:// here, s3://
+    # alike) it is written on the kernel's machine, and the finished study is put into the storage.
+    import fsspec
+
+    sweep = Sweep(lambda params: Quadratic(**params), lambda trial: {"x": trial.suggest_float("x", 0, 4)},
+                  n_trials=2, concurrency=2, metric="loss")
+    app = LightningApp(Watch(sweep), cluster=cluster, storage="memory://sweep-test")
+    app.start()
+    app.wait(120)
+    assert not sweep.journal.startswith("memory:") and os.path.isabs(sweep.journal)
+    assert sweep.journal_copy.endswith(f"/sweeps/{app.app_id}/root.sweep.journal")
+    with fsspec.open(f"memory://{sweep.journal_copy.lstrip('/')}", "rb") as stored, \
+            open(sweep.journal, "rb") as local:
+        assert stored.read() == local.read()
