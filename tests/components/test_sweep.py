@@ -170,6 +170,17 @@ def test_a_trial_whose_work_succeeded_before_the_prune_reached_it_is_complete(cl
     assert sweep.best_value == 0.1
 
 
+def test_a_suggest_that_returns_no_dict_fails_the_app_saying_so(cluster, tmp_path):
+    from lightnb import AppFailed
+
+    sweep = Sweep(lambda params: Quadratic(**params), lambda trial: [trial.suggest_float("x", 0, 4)], n_trials=2)
+    app = LightningApp(Watch(sweep), cluster=cluster, storage=str(tmp_path / "storage"))
+    app.start()
+    with pytest.raises(AppFailed, match=r"suggest must return a dict of parameters \(str keys\), not list"):
+        app.wait(60)
+    assert sweep.works() == []
+
+
 def test_bad_arguments_say_what_is_wrong():
     with pytest.raises(ValueError, match="n_trials must be a whole number ≥ 1, not 0"):
         Sweep(Quadratic, lambda trial: {}, n_trials=0)
