@@ -39,6 +39,8 @@ SWEEP_FOLDER = "sweeps"
 _DIRECTIONS = ("minimize", "maximize")
 # What lightnb's call table says of a work stopped after its call had already ended (core/calls.py).
 _STOPPED_AFTER = "stopped after the call had "
+# The trial's user attribute saying the sweep stopped its work to prune it (the step it was pruned at).
+_PRUNING = "lightnb_pruned_at_step"
 
 
 class Sweep(LightningFlow):
@@ -72,7 +74,9 @@ class Sweep(LightningFlow):
     the flow (in the kernel) writes it. With an object store as the storage root (``s3://...``, where a
     journal file cannot be locked and appended to), the journal is kept in a local folder of the kernel's
     machine instead (``$TMPDIR/lightnb-sweeps/...``, ``journal`` says where) and put into the storage, at
-    the same key, once the sweep is done (``journal_copy``).
+    the same key, once the sweep is done (``journal_copy``). The Optuna objects are private attributes, not
+    state: a flow that starts again with only its state (a resumed app) opens the study again, and finds its
+    running trials, the steps they reported and the prunes it asked for in the journal.
     """
 
     def __init__(self, trial_work: Callable[[dict[str, Any]], LightningWork],
@@ -210,14 +214,20 @@ class Sweep(LightningFlow):
         """Report what the trial's work streamed, prune it if the study says so, and end the trial once
         the work has ended. Returns whether the trial ended."""
         number = entry["number"]
+        trial = self._trial(number)
+        if trial is None:
+            return True
+        if str(number) not in self.trial_works:
+            self._end_trial(entry, trial, "failed", note="its work is not in the app (it was not restored)")
+            return True
         work = self.trial_works[str(number)]
-        trial = self._live[number]
         status = work.status
         ended = status.stage.is_finished
         value = self._report(trial, number, work)
         if not ended:
             if value is not None and number not in self._pruning and trial.should_prune():
                 self._pruning.add(number)
+                trial.set_user_attr(_PRUNING, self._reported[number])  # known again after a resume
                 print(f"trial {number}: pruned at step {self._reported[number]} ({self.metric} {value:g}); "
                       f"stopping {work.name}")
                 work.stop()
@@ -230,28 +240,67 @@ class Sweep(LightningFlow):
             stage = message[len(_STOPPED_AFTER):].split(";", 1)[0].strip()
         final = _metric(work, self.metric)
         if stage == "succeeded" and final is not None:
-            frozen = self._study.tell(trial, final)
-            state, value = "complete", frozen.value
+            self._end_trial(entry, trial, "complete", final)
         elif stage == "stopped" and number in self._pruning:
-            frozen = self._study.tell(trial, state=_trial_state("PRUNED"))
-            state, value = "pruned", frozen.value
+            self._end_trial(entry, trial, "pruned")
+        elif stage == "succeeded":
+            self._end_trial(entry, trial, "failed", note=f"its work ended without a number in "
+                                                         f"metrics[{self.metric!r}] (metrics: "
+                                                         f"{getattr(work, 'metrics', None)!r})")
         else:
-            self._study.tell(trial, state=_trial_state("FAIL"))
-            state, value = "failed", None
-            if stage == "succeeded":
-                print(f"trial {number} failed: its work ended without a number in metrics[{self.metric!r}] "
-                      f"(metrics: {getattr(work, 'metrics', None)!r})")
+            last = message.strip().splitlines()[-1] if message.strip() else stage
+            self._end_trial(entry, trial, "failed", note=f"{work.name} {stage}: {last}")
+        return True
+
+    def _end_trial(self, entry: dict[str, Any], trial: Any, state: str, final: float | None = None,
+                   note: str | None = None) -> None:
+        """Tell the study how the trial ended (unless it already knows) and show it in ``trials``."""
+        number = entry["number"]
+        if trial is not None:
+            if state == "complete":
+                frozen = self._study.tell(trial, final)
             else:
-                last = message.strip().splitlines()[-1] if message.strip() else stage
-                print(f"trial {number} failed: {work.name} {stage}: {last}")
+                frozen = self._study.tell(trial, state=_trial_state("PRUNED" if state == "pruned" else "FAIL"))
+            value = frozen.value
+        else:
+            value = final
+        if note:
+            print(f"trial {number} failed: {note}")
+        value = value if state != "failed" else None
         self._live.pop(number, None)
         self._reported.pop(number, None)
         self._pruning.discard(number)
         self.trials = [{**item, "state": state, "value": value} if item["number"] == number else item
                        for item in self.trials]
-        if state == "complete":
+        if state == "complete" and value is not None:
             self._update_best(number, entry["params"], value)
-        return True
+
+    def _trial(self, number: int) -> Any:
+        """The live Optuna trial of a running trial. After a resume (private attributes start empty) it is
+        found again in the journal, with the steps already reported and whether its pruning was asked; a
+        trial the journal says has ended is shown as ended, and ``None`` returned."""
+        trial = self._live.get(number)
+        if trial is not None:
+            return trial
+        import optuna
+
+        frozen = next((t for t in self._study.get_trials(deepcopy=False) if t.number == number), None)
+        entry = next(item for item in self.trials if item["number"] == number)
+        if frozen is None:
+            self._end_trial(entry, None, "failed", note="the study's journal does not have it")
+            return None
+        ended = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
+                 optuna.trial.TrialState.FAIL: "failed"}.get(frozen.state)
+        if ended is not None:
+            self._end_trial(entry, None, ended, frozen.value)
+            return None
+        trial = optuna.trial.Trial(self._study, frozen._trial_id)
+        self._live[number] = trial
+        if frozen.intermediate_values:
+            self._reported[number] = max(frozen.intermediate_values)
+        if _PRUNING in frozen.user_attrs:
+            self._pruning.add(number)
+        return trial
 
     def _report(self, trial: Any, number: int, work: LightningWork) -> float | None:
         """Report a new ``step`` with its ``metrics[metric]``; the value reported, or ``None``."""

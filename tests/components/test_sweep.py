@@ -143,6 +143,29 @@ def test_the_median_pruner_stops_bad_trials_before_they_finish(cluster, tmp_path
     assert took < 60
 
 
+class Forgetful(Watch):
+    """Forgets the sweep's private attributes (the Optuna study and trials) before every pass — what a resumed
+    durable app starts with: only state is recorded."""
+
+    def run(self):
+        sweep = self.sweep
+        sweep._study, sweep._live, sweep._reported, sweep._pruning = None, {}, {}, set()
+        super().run()
+
+
+def test_a_sweep_that_loses_its_private_attributes_goes_on_from_its_journal(cluster, tmp_path):
+    xs = [0.1, 0.2, 5.0, 6.0, 7.0, 8.0]
+    sweep = Sweep(lambda params: Slow(**params), lambda trial: {"x": xs[trial.number]}, n_trials=len(xs),
+                  concurrency=2, pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    flow = Forgetful(sweep)
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage"))
+    app.start()
+    app.wait(240)
+    assert [t["state"] for t in sweep.trials] == ["complete", "complete"] + ["pruned"] * 4, sweep.trials
+    assert sweep.best_params == {"x": 0.1} and flow.max_running == 2 and flow.ended_early == []
+    assert len(sweep.study.trials) == 6  # the study read back from the journal: no trial asked twice
+
+
 class OneStep(LightningWork):
     """Reports its only step and returns at once: a prune decision on that step comes too late to stop it
     (the flow sees the step with the success, or the success reaches the app after the stop was asked)."""
