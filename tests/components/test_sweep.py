@@ -96,6 +96,9 @@ def test_a_sweep_finds_the_optimum_within_its_concurrency_and_records_failures(c
     for trial in trials:
         expected = {"complete": optuna.trial.TrialState.COMPLETE, "failed": optuna.trial.TrialState.FAIL}
         assert stored[trial["number"]].state == expected[trial["state"]]
+        if trial["state"] == "complete":  # the steps the work streamed, as they were reported
+            steps = stored[trial["number"]].intermediate_values
+            assert set(steps) <= {1, 2, 3} and steps[3] == pytest.approx((trial["params"]["x"] - 2) ** 2)
     assert study.best_value == sweep.best_value
 
 
