@@ -8,9 +8,10 @@ Run:  python benchmarks/sweep_and_load.py [--trials 5] [--n-trials 16] [--concur
    Dask futures (``client.submit``, at most ``concurrency`` at once, the next trial asked as one finishes),
    on the same kind of LocalCluster (lightnb's set-up, 2 worker processes; one cluster, both sides). A trial
    takes 5 steps of ``--step-seconds``; Sweep's work streams ``metrics`` and ``step`` at each (each reported
-   to the study: 80 more journal writes than by hand), the by-hand function just returns its value. Timed: Sweep from ``app.start()`` until the flow saw the sweep done
-   (the app's own start on the shared cluster included); by hand from the first ask until the last tell.
-   Trials alternate which side runs first. Goal: Sweep ≥ 0.95× the trials per minute of by hand.
+   to the study: 80 more journal writes than by hand), the by-hand function just returns its value. Timed:
+   Sweep from ``app.start()`` until the flow saw the sweep done (the app's own start on the shared cluster
+   included; also shown from the flow's first pass); by hand from the first ask until the last tell. Trials
+   alternate which side runs first. Goal: Sweep ≥ 0.95× the trials per minute of by hand.
 2. Pruning: the same Sweep with ``MedianPruner`` and with no pruner, on trials whose loss is known from
    their first step (half of them bad); the wall time saved by pruning.
 3. ModelServer under LoadTest vs a plain uvicorn FastAPI app serving the same model (same checkpoint, same
