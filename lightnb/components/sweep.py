@@ -207,6 +207,9 @@ class Sweep(LightningFlow):
         work._raise_exception = False
         number = trial.number
         self._live[number] = trial
+        # Only a step the work sets counts: the one it was built with (0, say) is no report, even when its
+        # first metrics reach the flow before its first step does.
+        self._reported[number] = getattr(work, "step", None)
         self.trial_works[str(number)] = work
         self.trials = [*self.trials, {"number": number, "params": _plain(params), "state": "running",
                                       "value": None}]
