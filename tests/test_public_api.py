@@ -27,10 +27,12 @@ FROZEN_ALL = [
 ]
 
 FROZEN_COMPONENTS_ALL = [
+    "LoadTest",
     "ModelServer",
     "PopenPythonScript",
     "ServeGradio",
     "ShellWork",
+    "Sweep",
     "TensorBoardWork",
     "TracerPythonScript",
     "TrainerWork",
@@ -66,6 +68,8 @@ MEMBERS = {
     "lightnb.components:ServeGradio": ["__init__", "run", "predict", "build_model"],
     "lightnb.components:ModelServer": ["__init__", "run"],
     "lightnb.components:TrainerWork": ["__init__", "run"],
+    "lightnb.components:Sweep": ["__init__", "run", "study"],
+    "lightnb.components:LoadTest": ["__init__", "run"],
     "lightnb.ui:AppView": ["__init__"],
     "lightnb.ui:ParamsForm": ["__init__"],
 }
@@ -260,6 +264,22 @@ FROZEN_SIGNATURES = {
     'lightnb.components.TrainerWork.run':
         ("(self, module_params: 'dict[str, Any] | None' = None, data_params: 'dict[str,"
          " Any] | None' = None, max_epochs: 'int | None' = None) -> 'None'"),
+    'lightnb.components.Sweep.__init__':
+        ("(self, trial_work: 'Callable[[dict[str, Any]], LightningWork]',"
+         " suggest: 'Callable[[Any], dict[str, Any]]', n_trials: 'int', concurrency: 'int' = 4,"
+         " metric: 'str' = 'val_loss', direction: 'str' = 'minimize', pruner: 'Any' = None,"
+         " sampler: 'Any' = None) -> 'None'"),
+    'lightnb.components.Sweep.run':
+        "(self) -> 'None'",
+    'lightnb.components.Sweep.study':
+        "property",
+    'lightnb.components.LoadTest.__init__':
+        ("(self, url: 'str | None' = None, path: 'str' = '/predict', method: 'str' = 'POST',"
+         " json: 'Any' = None, users: 'int' = 10, spawn_rate: 'float' = 10, duration: 'float' = 10, *,"
+         " parallel: 'bool' = True, cache_calls: 'bool' = True, raise_exception: 'bool' = True,"
+         " cloud_compute: 'CloudCompute | None' = None) -> 'None'"),
+    'lightnb.components.LoadTest.run':
+        "(self, url: 'str | None' = None) -> 'None'",
     'lightnb.ui.AppView.__init__':
         "(self, app: 'LightningApp', **kwargs: 'Any') -> 'None'",
     'lightnb.ui.ParamsForm.__init__':

@@ -43,10 +43,22 @@ class Server(Protocol):
         """Why the server is not alive (for the work's failure message)."""
 
 
-def bind_free_port(host: str = LOOPBACK) -> socket.socket:
-    """A listening-ready socket bound to a free port of ``host`` (hand it to the server: no race)."""
+def server_socket(host: str) -> socket.socket:
+    """A TCP socket for a server to listen on.
+
+    With ``TCP_NODELAY``, which the connections it accepts inherit: uvicorn (on uvloop) does not set it on
+    connections of a socket it is handed, and without it every small answer waits for the client's delayed
+    ACK (~40 ms on Linux) — a model server then answers some 20 requests a second instead of hundreds.
+    """
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def bind_free_port(host: str = LOOPBACK) -> socket.socket:
+    """A listening-ready socket bound to a free port of ``host`` (hand it to the server: no race)."""
+    sock = server_socket(host)
     sock.bind((host, 0))
     return sock
 
@@ -233,8 +245,7 @@ def serve_asgi(app: Any, host: str, port: int | None, name: str) -> tuple[Thread
     if port is None:
         sock = bind_free_port(host)
     else:
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = server_socket(host)
         try:
             sock.bind((host, port))
         except OSError as error:

@@ -258,8 +258,9 @@ def progress_callback_class() -> type:
         def _publish(self, trainer: Any) -> None:
             work = self.work
             step = trainer.global_step
-            update: dict[str, Any] = {"step": step, "epoch": trainer.current_epoch,
-                                      "metrics": scalar_metrics(trainer.callback_metrics)}
+            # metrics before step: a new step (what a Sweep reports to its study) comes with its metrics.
+            update: dict[str, Any] = {"metrics": scalar_metrics(trainer.callback_metrics), "step": step,
+                                      "epoch": trainer.current_epoch}
             if work.total_steps:
                 update["progress"] = min(1.0, step / work.total_steps)
             # Quietly: a stop arriving now must end the training at the next step, not in the middle of a hook.
