@@ -13,6 +13,8 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { VirtualDOM, VirtualElement, VirtualNode, h, hpass } from '@lumino/virtualdom';
 import { Widget } from '@lumino/widgets';
 
+import { AnsiUp } from 'ansi_up';
+
 import { CommandIDs } from './commands';
 import { lightningIcon, stageIcons } from './icon';
 import { KernelLink } from './link';
@@ -75,7 +77,7 @@ export class AppsPanel extends Widget {
     if (apps.length === 0) {
       return [hint('No Lightning app in this kernel yet: start one with app.start() or %lightnb run.')];
     }
-    return apps.map(app => this._app(app));
+    return latestOfEachName(apps).map(({ app, earlier }) => this._app(app, earlier));
   }
 
   private _header(): VirtualElement {
@@ -94,14 +96,14 @@ export class AppsPanel extends Widget {
     );
   }
 
-  private _app(app: IApp): VirtualElement {
+  private _app(app: IApp, earlier = 0): VirtualElement {
     const running = app.stage === 'running' || app.stage === 'not_started';
     return h.section(
       { key: app.id, className: 'jp-LightnbApp', dataset: { 'app-id': app.id, stage: app.stage } },
       h.div(
         { className: 'jp-LightnbApp-header' },
         stageIcon(app.stage),
-        h.span({ className: 'jp-LightnbApp-name', title: app.id }, app.name),
+        h.span({ className: 'jp-LightnbApp-name', title: `${app.name} (${app.id})` }, app.name),
         stageBadge(app.stage),
         h.span(
           { className: 'jp-LightnbActions' },
@@ -109,6 +111,12 @@ export class AppsPanel extends Widget {
           running ? this._button(stopIcon, 'Stop the app', CommandIDs.stopApp, { app: app.id }, 'stop-app') : null
         )
       ),
+      earlier > 0
+        ? h.div(
+            { className: 'jp-LightnbApp-earlier' },
+            `${earlier} earlier ended run${earlier > 1 ? 's' : ''} of ${app.name} not shown`
+          )
+        : null,
       app.end_message ? details('Why it ended', app.end_message, 'jp-LightnbApp-end') : null,
       h.ul({ className: 'jp-LightnbTree' }, ...componentTree(app).map(node => this._component(app, node)))
     );
@@ -155,11 +163,16 @@ export class AppsPanel extends Widget {
             c.url ?? page
           )
         : null,
-      c.message
+      c.message && c.stage === 'failed'
         ? details('Error', c.message, 'jp-LightnbComponent-message')
-        : c.logs.length > 0
-          ? h.div({ className: 'jp-LightnbComponent-log', title: c.logs.join('\n') }, c.logs[c.logs.length - 1])
-          : null,
+        : c.message
+          ? h.div({ className: 'jp-LightnbComponent-note', title: c.message }, c.message)
+          : c.logs.length > 0
+            ? h.div(
+                { className: 'jp-LightnbComponent-log', title: stripAnsi(c.logs.join('\n')) },
+                stripAnsi(c.logs[c.logs.length - 1])
+              )
+            : null,
       node.children.length > 0
         ? h.ul({ className: 'jp-LightnbTree' }, ...node.children.map(child => this._component(app, child)))
         : null
@@ -187,6 +200,39 @@ export class AppsPanel extends Widget {
     );
   }
 }
+
+/**
+ * The apps to list: every app that has not ended, and of the ended ones with the same name only the latest
+ * (re-running a cell starts a new app of the same name; the ones before it pile up otherwise), with how many
+ * earlier ended runs of that name are not shown. The kernel's order (oldest first) is kept.
+ */
+export function latestOfEachName(apps: IApp[]): { app: IApp; earlier: number }[] {
+  const ended = (app: IApp) => app.stage === 'stopped' || app.stage === 'failed';
+  const last = new Map<string, number>();
+  apps.forEach((app, index) => last.set(app.name, index));
+  const hidden = new Map<string, number>();
+  const shown = apps.filter((app, index) => {
+    const keep = !ended(app) || last.get(app.name) === index;
+    if (!keep) {
+      hidden.set(app.name, (hidden.get(app.name) ?? 0) + 1);
+    }
+    return keep;
+  });
+  return shown.map(app => ({ app, earlier: last.get(app.name) === apps.indexOf(app) ? hidden.get(app.name) ?? 0 : 0 }));
+}
+
+/** A work's output line without its ANSI colour codes (the panel shows plain text). */
+export function stripAnsi(text: string): string {
+  if (!text.includes('\x1b')) {
+    return text;
+  }
+  // ansi_up turns the codes into (escaped, inert) HTML; its text content is the line as printed.
+  const holder = document.createElement('div');
+  holder.innerHTML = ansi.ansi_to_html(text);
+  return holder.textContent ?? text;
+}
+
+const ansi = new AnsiUp();
 
 function icon(labIcon: LabIcon, className = 'jp-LightnbIcon'): VirtualElement {
   return hpass('span', { className }, labIcon);
