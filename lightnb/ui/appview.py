@@ -43,7 +43,7 @@ class AppView(PumpedWidget):
     """
 
     _esm = esm("appview.js")
-    _css = STATIC / "lightnb.css"
+    _css = (STATIC / "vendor" / "uPlot.min.css").read_text() + "\n" + (STATIC / "lightnb.css").read_text()
 
     header = traitlets.Dict().tag(sync=True)
     components = traitlets.Dict().tag(sync=True)

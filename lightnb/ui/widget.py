@@ -22,7 +22,7 @@ STATIC = Path(__file__).parent / "static"
 
 
 # The libraries each widget module uses, from static/vendor/ (their versions and licenses are noted there).
-VENDOR: dict[str, tuple[str, ...]] = {"appview.js": ("ansi_up.js",)}
+VENDOR: dict[str, tuple[str, ...]] = {"appview.js": ("ansi_up.js", "uPlot.iife.min.js")}
 
 
 def esm(module: str) -> str:

@@ -81,6 +81,7 @@ class Tree {
       link: h("a", { class: "lnb-link", target: "_blank", rel: "noopener" }, "open ↗"),
       stop: h("button", { class: "lnb-btn lnb-btn-small", title: `stop ${name}` }, "stop"),
       logs: h("pre", { class: "lnb-logs" }),
+      chart: h("div", { class: "lnb-chart" }),
       logsBox: h("details", { class: "lnb-logs-box" }),
       error: h("pre", { class: "lnb-error" }),
     };
@@ -89,7 +90,7 @@ class Tree {
     const line = h("div", { class: "lnb-line" }, row.stage, row.name, row.cls, row.bar, row.percent,
       row.link, row.stop);
     row.element = h("div", { class: "lnb-row", style: `margin-left: ${depth * 1.2}em`, "data-name": name },
-      line, row.error, row.logsBox);
+      line, row.error, row.chart, row.logsBox);
     return row;
   }
 
@@ -114,11 +115,46 @@ class Tree {
     row.error.textContent = component.stage === "failed" ? component.message || "" : "";
     const logs = component.logs || [];
     row.logsBox.style.display = logs.length ? "" : "none";
+    row.chart.style.display = component.metrics ? "" : "none";
+    if (component.metrics) plotMetrics(row, component.metrics);
     const text = logs.join("\n");
     if (row.logs.dataset.text !== text) {
       row.logs.dataset.text = text;
       row.logs.innerHTML = ansiHtml(text);
     }
+  }
+}
+
+// A live line chart of a component's `metrics` (uPlot): each new value the kernel sends (at most 10 a
+// second, only when they changed) is one more point; the last MAX_POINTS are kept.
+const MAX_POINTS = 2000;
+const COLOURS = ["#1976d2", "#d32f2f", "#388e3c", "#f57c00", "#7b1fa2", "#0097a7", "#5d4037", "#c2185b"];
+
+function plotMetrics(row, metrics) {
+  const names = Object.keys(metrics);
+  const key = JSON.stringify(metrics);
+  if (row.metricsKey === key) return; // the same values again (a redraw, not a new point)
+  row.metricsKey = key;
+  if (!row.series || row.series.join("\u0000") !== names.join("\u0000")) {
+    row.series = names;
+    row.points = [[], ...names.map(() => [])];
+    if (row.plot) row.plot.destroy();
+    row.plot = null;
+  }
+  row.points[0].push(Date.now() / 1000);
+  names.forEach((name, index) => row.points[index + 1].push(metrics[name]));
+  if (row.points[0].length > MAX_POINTS) for (const column of row.points) column.shift();
+  row.chart.dataset.points = String(row.points[0].length);
+  if (!row.plot) {
+    const width = Math.max(240, Math.min(720, (row.element.clientWidth || 600) - 20));
+    row.plot = new uPlot({
+      width, height: 180,
+      series: [{}, ...names.map((name, index) => ({ label: name, stroke: COLOURS[index % COLOURS.length], width: 1.5 }))],
+      scales: { x: { time: true } },
+      legend: { live: true },
+    }, row.points, row.chart);
+  } else {
+    row.plot.setData(row.points);
   }
 }
 
