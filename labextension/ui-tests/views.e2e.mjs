@@ -97,7 +97,8 @@ page.on('pageerror', error => result.pageErrors.push(error.message));
 const NOTEBOOK_PANEL = `[...window.jupyterapp.shell.widgets('main')].find(w => w.context?.path === ${JSON.stringify(
   NOTEBOOK
 )})`;
-const cell = name => page.locator('.jp-Notebook .jp-Cell').nth(CELLS.indexOf(name));
+// (Scoped to this notebook: other notebooks the workspace restored keep their cells in the page.)
+const cell = name => page.locator('[data-e2e-notebook="views"] .jp-Notebook .jp-Cell').nth(CELLS.indexOf(name));
 const output = name => cell(name).locator('.jp-OutputArea-output');
 const panel = page.locator(PANEL);
 const appSection = name => panel.locator('.jp-LightnbApp', { has: page.locator('.jp-LightnbApp-name', { hasText: name }) });
@@ -118,6 +119,8 @@ try {
     timeout: 90000,
     polling: 200
   });
+  await page.evaluate(`${NOTEBOOK_PANEL}.node.dataset.e2eNotebook = 'views'`);
+  await page.evaluate(`window.jupyterapp.shell.activateById(${NOTEBOOK_PANEL}.id)`);
   const tab = page.locator(`.jp-SideBar.jp-mod-left [data-id="lightnb-apps-panel"]`);
   await tab.waitFor({ timeout: 30000 });
   if (!(await panel.isVisible())) {
@@ -182,6 +185,21 @@ try {
   expect(rendered.bold && rendered.coloured, `the output is bold and coloured as printed: ${JSON.stringify(rendered)}`);
   await view.locator('.lnb-row[data-name="root.page"] .lnb-logs-box summary').click();
   await screenshot(view, 'appview-ansi-logs.png');
+
+  step("the work's metrics are a live line chart, at most 10 new points a second");
+  const chart = view.locator('.lnb-row[data-name="root.page"] .lnb-chart');
+  const points = async () => Number((await chart.getAttribute('data-points', { timeout: 1000 }).catch(() => null)) ?? 0);
+  if (await eventually(points, n => n >= 5, 'a chart with a few points', { timeout: 30000 })) {
+    const labels = await chart.locator('.u-legend .u-label').allInnerTexts();
+    expect(labels.includes('loss') && labels.includes('accuracy'), `one series per metric: ${labels}`);
+    expect((await chart.locator('canvas').count()) === 1, 'the chart is drawn');
+    const [n1, t1] = [await points(), Date.now()];
+    await eventually(points, n => n >= n1 + 15, 'the chart to grow', { timeout: 30000 });
+    const [n2, t2] = [await points(), Date.now()];
+    const rate = (n2 - n1) / ((t2 - t1) / 1000);
+    expect(rate <= 12, `at most 10 points a second, got ${rate.toFixed(1)}`);
+    await screenshot(chart, 'appview-metrics-chart.png');
+  }
 
   step("a page tab is as high as most of the notebook's view, and resizable");
   await view.locator('.lnb-tab', { hasText: 'page' }).click();
@@ -254,10 +272,10 @@ try {
   await lr.fill('0.5');
   await form.locator('button[type="submit"]').click();
   await waitFor(() => form.locator('.lnb-status').innerText(), t => t.startsWith('applied'), 'applied');
-  await waitFor(
+  await eventually(
     async () => (await output('block').allInnerTexts()).join('\n'),
     t => t.includes('LR NOW 0.5'),
-    'the flow to see the new lr'
+    'the flow to see the new lr (while its cell was still running)'
   );
 
   step('after a kernel restart the view says its app is gone, and its buttons are off');

@@ -178,6 +178,7 @@ VIEWS_APP = textwrap.dedent('''\
             super().__init__(parallel=True)
             self.url = ""
             self.progress = 0.0
+            self.metrics = {}
 
         def run(self):
             class Page(http.server.BaseHTTPRequestHandler):
@@ -198,10 +199,11 @@ VIEWS_APP = textwrap.dedent('''\
                 print("\\x1b[1mTotal FLOPs\\x1b[0m: \\x1b[32m1.2 G\\x1b[0m")
                 self.url = f"http://127.0.0.1:{server.server_port}/"
                 step = 0
-                while True:  # until stopped
-                    time.sleep(0.1)
+                while True:  # until stopped; metrics 20 times a second (a view shows at most 10)
+                    time.sleep(0.05)
                     step += 1
-                    self.progress = min(0.95, step / 1000)
+                    self.progress = min(0.95, step / 2000)
+                    self.metrics = {"loss": 1 / step, "accuracy": 1 - 1 / (step + 1)}
             finally:
                 server.shutdown()
                 server.server_close()
@@ -228,9 +230,12 @@ VIEWS_APP = textwrap.dedent('''\
 
 
     cluster = start_local_cluster(n_workers=2)
-    # The same app run twice and stopped: the panel lists only the latest run of a name.
+    # The same app run twice and stopped (both kept, as cells re-run keep them in Out): the panel lists only
+    # the latest run of a name.
+    runs = []
     for _ in range(2):
         done = LightningApp(Root(), name="RepeatedApp", cluster=cluster)
+        runs.append(done)
         done.start()
         serving(done)
         done.stop()
@@ -279,7 +284,9 @@ def test_views_and_panel_show_only_what_is_true(jupyter_lab, node_modules: Path)
     assert lines, (f"the browser test printed no result (exit code {done.returncode}):\n{done.stdout}\n"
                    f"{done.stderr}\nJupyterLab log:\n{jupyter_lab.log_tail()}")
     result = json.loads(lines[-1].removeprefix("E2E-RESULT "))
-    assert result["ok"], (f"{result['error']}\ncell errors: {result.get('cellErrors')}\nsteps:\n" +
+    problems = "".join(f"\n- {problem}" for problem in result.get("problems", []))
+    assert result["ok"], (f"{result['error']}\nwhat the user would see wrong:{problems}\n"
+                          f"cell errors: {result.get('cellErrors')}\nsteps:\n" +
                           "\n".join(result["steps"]) + f"\n{done.stderr[-3000:]}\n"
                           f"JupyterLab log:\n{jupyter_lab.log_tail()}")
     assert done.returncode == 0
