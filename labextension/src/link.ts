@@ -29,6 +29,9 @@ export type LinkStatus = 'no-kernel' | 'waiting' | 'connecting' | 'connected' | 
 /** How long a command waits for its ack before the user is told the kernel has not answered. */
 const ACK_TIMEOUT_MS = 20000;
 
+/** How long opening the comm waits for its kernel subshell before it opens on the main shell. */
+const SUBSHELL_WAIT_MS = 5000;
+
 interface IPending {
   resolve: () => void;
   reject: (error: Error) => void;
@@ -218,6 +221,36 @@ export class KernelLink {
       this._update(EMPTY_STATE, 'not-loaded');
     };
     this._update(EMPTY_STATE, 'connecting');
+    void this._openOnSubshell(kernel, comm);
+  }
+
+  /**
+   * Open `comm` once its kernel subshell is there. JupyterLab (4.4 and later, setting "Kernel Comms over
+   * subshells") sends a comm's messages on a subshell of the kernel once it has created one; a comm opened
+   * before that goes to the main shell, where it waits behind every queued cell — during a "Run All" the
+   * panel would say "Connecting…" until the last cell ended. On a subshell (ipykernel 7) the kernel answers
+   * at once, busy or not. A kernel without subshells gets the comm on the main shell, as before.
+   */
+  private async _openOnSubshell(kernel: Kernel.IKernelConnection, comm: Kernel.IComm): Promise<void> {
+    const subshell = comm as Kernel.IComm & { subshellStarted?: Promise<void>; commsOverSubshells?: string };
+    if (subshell.subshellStarted && subshell.commsOverSubshells !== 'disabled') {
+      try {
+        await kernel.info;
+        if (kernel.supportsSubshells) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            subshell.subshellStarted,
+            new Promise<void>(resolve => (timer = setTimeout(resolve, SUBSHELL_WAIT_MS)))
+          ]);
+          clearTimeout(timer);
+        }
+      } catch (error) {
+        console.warn('lightnb: no kernel subshell for the comm, opening it on the main shell:', error);
+      }
+    }
+    if (this._comm !== comm || comm.isDisposed) {
+      return; // the panel moved on (another kernel, a restart) meanwhile
+    }
     try {
       comm.open(helloMessage() as any);
     } catch (error) {

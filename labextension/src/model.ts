@@ -335,3 +335,23 @@ function preview(x: unknown): string {
   }
   return text.length > 120 ? text.slice(0, 117) + '...' : text;
 }
+
+/**
+ * The apps to list: every app that has not ended, and of the ended ones with the same name only the latest
+ * (re-running a cell starts a new app of the same name; the ones before it pile up otherwise), with how many
+ * earlier ended runs of that name are not shown. The kernel's order (oldest first) is kept.
+ */
+export function latestOfEachName(apps: IApp[]): { app: IApp; earlier: number }[] {
+  const ended = (app: IApp) => app.stage === 'stopped' || app.stage === 'failed';
+  const last = new Map<string, number>();
+  apps.forEach((app, index) => last.set(app.name, index));
+  const hidden = new Map<string, number>();
+  const shown = apps.filter((app, index) => {
+    const keep = !ended(app) || last.get(app.name) === index;
+    if (!keep) {
+      hidden.set(app.name, (hidden.get(app.name) ?? 0) + 1);
+    }
+    return keep;
+  });
+  return shown.map(app => ({ app, earlier: last.get(app.name) === apps.indexOf(app) ? hidden.get(app.name) ?? 0 : 0 }));
+}

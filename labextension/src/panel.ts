@@ -13,10 +13,12 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { VirtualDOM, VirtualElement, VirtualNode, h, hpass } from '@lumino/virtualdom';
 import { Widget } from '@lumino/widgets';
 
+import { AnsiUp } from 'ansi_up';
+
 import { CommandIDs } from './commands';
 import { lightningIcon, stageIcons } from './icon';
 import { KernelLink } from './link';
-import { IApp, ITreeNode, componentTree, proxiedPageUrl, shortName } from './model';
+import { IApp, ITreeNode, componentTree, latestOfEachName, proxiedPageUrl, shortName } from './model';
 
 export class AppsPanel extends Widget {
   constructor(
@@ -75,7 +77,7 @@ export class AppsPanel extends Widget {
     if (apps.length === 0) {
       return [hint('No Lightning app in this kernel yet: start one with app.start() or %lightnb run.')];
     }
-    return apps.map(app => this._app(app));
+    return latestOfEachName(apps).map(({ app, earlier }) => this._app(app, earlier));
   }
 
   private _header(): VirtualElement {
@@ -94,14 +96,14 @@ export class AppsPanel extends Widget {
     );
   }
 
-  private _app(app: IApp): VirtualElement {
+  private _app(app: IApp, earlier = 0): VirtualElement {
     const running = app.stage === 'running' || app.stage === 'not_started';
     return h.section(
       { key: app.id, className: 'jp-LightnbApp', dataset: { 'app-id': app.id, stage: app.stage } },
       h.div(
         { className: 'jp-LightnbApp-header' },
         stageIcon(app.stage),
-        h.span({ className: 'jp-LightnbApp-name', title: app.id }, app.name),
+        h.span({ className: 'jp-LightnbApp-name', title: `${app.name} (${app.id})` }, app.name),
         stageBadge(app.stage),
         h.span(
           { className: 'jp-LightnbActions' },
@@ -109,6 +111,12 @@ export class AppsPanel extends Widget {
           running ? this._button(stopIcon, 'Stop the app', CommandIDs.stopApp, { app: app.id }, 'stop-app') : null
         )
       ),
+      earlier > 0
+        ? h.div(
+            { className: 'jp-LightnbApp-earlier' },
+            `${earlier} earlier ended run${earlier > 1 ? 's' : ''} of ${app.name} not shown`
+          )
+        : null,
       app.end_message ? details('Why it ended', app.end_message, 'jp-LightnbApp-end') : null,
       h.ul({ className: 'jp-LightnbTree' }, ...componentTree(app).map(node => this._component(app, node)))
     );
@@ -155,11 +163,16 @@ export class AppsPanel extends Widget {
             c.url ?? page
           )
         : null,
-      c.message
+      c.message && c.stage === 'failed'
         ? details('Error', c.message, 'jp-LightnbComponent-message')
-        : c.logs.length > 0
-          ? h.div({ className: 'jp-LightnbComponent-log', title: c.logs.join('\n') }, c.logs[c.logs.length - 1])
-          : null,
+        : c.message
+          ? h.div({ className: 'jp-LightnbComponent-note', title: c.message }, c.message)
+          : c.logs.length > 0
+            ? h.div(
+                { className: 'jp-LightnbComponent-log', title: stripAnsi(c.logs.join('\n')) },
+                stripAnsi(c.logs[c.logs.length - 1])
+              )
+            : null,
       node.children.length > 0
         ? h.ul({ className: 'jp-LightnbTree' }, ...node.children.map(child => this._component(app, child)))
         : null
@@ -187,6 +200,19 @@ export class AppsPanel extends Widget {
     );
   }
 }
+
+/** A work's output line without its ANSI colour codes (the panel shows plain text). */
+export function stripAnsi(text: string): string {
+  if (!text.includes('\x1b')) {
+    return text;
+  }
+  // ansi_up turns the codes into (escaped, inert) HTML; its text content is the line as printed.
+  const holder = document.createElement('div');
+  holder.innerHTML = ansi.ansi_to_html(text);
+  return holder.textContent ?? text;
+}
+
+const ansi = new AnsiUp();
 
 function icon(labIcon: LabIcon, className = 'jp-LightnbIcon'): VirtualElement {
   return hpass('span', { className }, labIcon);

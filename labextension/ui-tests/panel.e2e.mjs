@@ -301,6 +301,8 @@ try {
   });
   check((await appSection.locator('button[data-action="stop-app"]').count()) === 0, 'a stopped app offers no stop');
   const reportCell = (await notebookFacts()).sources.findIndex(s => s.startsWith('print("APP STAGE:"'));
+  // After the reload the other notebook may be the current one: run the cell in this one.
+  await activateNotebook();
   await setActiveCell(reportCell);
   await runCommand('notebook:run-cell');
   const output = page.locator('.jp-Notebook .jp-Cell').nth(reportCell).locator('.jp-OutputArea-output');

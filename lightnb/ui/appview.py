@@ -43,7 +43,7 @@ class AppView(PumpedWidget):
     """
 
     _esm = esm("appview.js")
-    _css = STATIC / "lightnb.css"
+    _css = (STATIC / "vendor" / "uPlot.min.css").read_text() + "\n" + (STATIC / "lightnb.css").read_text()
 
     header = traitlets.Dict().tag(sync=True)
     components = traitlets.Dict().tag(sync=True)
@@ -52,6 +52,10 @@ class AppView(PumpedWidget):
     tabs = traitlets.List().tag(sync=True)
     proxy = traitlets.Dict().tag(sync=True)
     can_restart = traitlets.Bool(False).tag(sync=True)
+
+    # Set before anything can fail in __init__, so that closing a refused view (ipywidgets' __del__) is quiet.
+    _tracker: Any = None
+    _unwatch_start: Any = None
 
     def __init__(self, app: LightningApp, **kwargs: Any) -> None:
         if not isinstance(app, LightningApp):
@@ -62,7 +66,6 @@ class AppView(PumpedWidget):
         self._rebase = False
         self._tabs_due = True
         self._closed_for_app = False
-        self._unwatch_start: Any = None
         self._restarting = threading.Lock()
         first = self._tracker.snapshot()
         header, components = first if first is not None else ({}, {})
@@ -202,7 +205,8 @@ class AppView(PumpedWidget):
         pump().call(lambda: self._follow(copy))
 
     def close(self) -> None:
-        self._tracker.unfollow()
+        if self._tracker is not None:
+            self._tracker.unfollow()
         if self._unwatch_start is not None:
             self._unwatch_start()
         pump().forget(self)

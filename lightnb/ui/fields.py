@@ -53,6 +53,7 @@ def form_fields(component: Component, names: list[str] | None = None, *,
                 choices: dict[str, list[Any]] | None = None) -> list[Field]:
     """The fields for ``names`` (default: every attribute of a supported type). A name that is not a state
     attribute, or whose type no field can edit, raises naming it."""
+    _check_arguments(names, ranges, choices)
     values = component._public_values()
     annotations = _annotations(type(component))
     fields: list[Field] = []
@@ -72,6 +73,38 @@ def form_fields(component: Component, names: list[str] | None = None, *,
             made = Field(made.name, made.kind, made.choices, low, high, (False, False), made.nullable)
         fields.append(made)
     return fields
+
+
+def _check_arguments(names: Any, ranges: Any, choices: Any) -> None:
+    """Arguments of the wrong shape, refused with what was expected (before they are misread)."""
+    if names is not None:
+        if isinstance(names, str) or not isinstance(names, (list, tuple)):
+            example = f"[{names!r}]" if isinstance(names, str) else "['lr', 'epochs']"
+            raise TypeError(f"ParamsForm names: expected a list of attribute names such as {example}, not "
+                            f"{type(names).__name__} {names!r:.60}")
+        for name in names:
+            if not isinstance(name, str):
+                raise TypeError(f"ParamsForm names: each must be an attribute name (a str), not "
+                                f"{type(name).__name__} {name!r:.60}")
+    if ranges is not None:
+        if not isinstance(ranges, dict):
+            raise TypeError(f"ParamsForm ranges: expected a dict of attribute name to (low, high), such as "
+                            f"{{'lr': (0, 1)}}, not {type(ranges).__name__} {ranges!r:.60}")
+        for name, bounds in ranges.items():
+            pair = isinstance(bounds, (tuple, list)) and len(bounds) == 2
+            if not pair or not all(b is None or (isinstance(b, (int, float)) and not isinstance(b, bool))
+                                   for b in bounds):
+                raise TypeError(f"ParamsForm ranges[{name!r}]: expected (low, high) — two numbers, or None for "
+                                f"no bound, such as (0, 1) or (0, None) — not {type(bounds).__name__} "
+                                f"{bounds!r:.60}")
+    if choices is not None:
+        if not isinstance(choices, dict):
+            raise TypeError(f"ParamsForm choices: expected a dict of attribute name to a list of choices, such "
+                            f"as {{'optimizer': ['adam', 'sgd']}}, not {type(choices).__name__} {choices!r:.60}")
+        for name, options in choices.items():
+            if isinstance(options, str) or not isinstance(options, (list, tuple)) or not options:
+                raise TypeError(f"ParamsForm choices[{name!r}]: expected a non-empty list of choices such as "
+                                f"['adam', 'sgd'], not {type(options).__name__} {options!r:.60}")
 
 
 def current_values(component: Component, fields: list[Field]) -> dict[str, Any]:

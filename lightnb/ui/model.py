@@ -8,6 +8,7 @@ what changed.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,20 @@ class _LogCache:
         return cached[1]
 
 
+MAX_METRICS = 12  # series of one component's chart
+
+
+def metrics_of(node: Node) -> dict[str, float] | None:
+    """The component's ``metrics`` attribute — a dict of names to numbers, set again and again as they
+    change (e.g. a trainer's loss) — with its finite numbers only (at most ``MAX_METRICS``); else None."""
+    value = getattr(node, "__dict__", {}).get("metrics")
+    if not isinstance(value, dict):
+        return None
+    numbers = {str(key): float(number) for key, number in value.items()
+               if isinstance(number, Real) and not isinstance(number, bool) and math.isfinite(float(number))}
+    return dict(list(numbers.items())[:MAX_METRICS]) or None
+
+
 def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
     """The Component object of ``node`` (see docs/comm-protocol.md); ``logs(app, name)`` gives its log
     lines."""
@@ -106,6 +121,7 @@ def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
         "url": url,
         "port": url_pieces(url)["port"] if url else None,
         "logs": logs(app, node.name),
+        "metrics": metrics_of(node),
     }
 
 

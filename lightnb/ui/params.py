@@ -45,6 +45,10 @@ class ParamsForm(PumpedWidget):
     errors = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict().tag(sync=True)
 
+    # Set before anything can fail in __init__, so that closing a refused form (ipywidgets' __del__) is quiet.
+    _unsubscribe: Any = None
+    _unwatch_start: Any = None
+
     def __init__(self, component: Component, names: list[str] | None = None, *,
                  ranges: dict[str, tuple[float | None, float | None]] | None = None,
                  choices: dict[str, list[Any]] | None = None, title: str | None = None) -> None:
@@ -134,7 +138,12 @@ class ParamsForm(PumpedWidget):
 
         app = _app_of(component)
         loop = app.loop if app is not None else None
-        if loop is not None and not loop.done.is_set():
+        if app is not None and loop is not None and loop.done.is_set():
+            message = (f"nothing was applied: the app {app.name!r} is not running ({app.stage}); start a new one, "
+                       f"or restart it from its view, to change {component.name}")
+            pump().call(lambda: self._show(errors={}, status={"state": "error", "message": message, "seq": seq}))
+            return
+        if loop is not None:
             pump().call(lambda: self._show(errors={}, status={"state": "sending", "seq": seq,
                                                               "message": f"applying {described}…"}))
             loop.call_soon(apply)  # between two flow passes, all values at once

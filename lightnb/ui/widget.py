@@ -21,9 +21,17 @@ from .pump import pump
 STATIC = Path(__file__).parent / "static"
 
 
+# The libraries each widget module uses, from static/vendor/ (their versions and licenses are noted there).
+VENDOR: dict[str, tuple[str, ...]] = {"appview.js": ("ansi_up.js", "uPlot.iife.min.js")}
+
+
 def esm(module: str) -> str:
-    """The ES module of a widget: ``static/common.js`` (shared helpers) followed by ``static/<module>``."""
-    return (STATIC / "common.js").read_text() + "\n" + (STATIC / module).read_text()
+    """The ES module of a widget: the ``static/vendor/`` libraries it uses (ES modules whose exports become
+    top-level names), ``static/common.js`` (shared helpers), then ``static/<module>`` — one string, as
+    anywidget loads a module from a string and it cannot import a sibling file."""
+    parts = [(STATIC / "vendor" / name).read_text() for name in VENDOR.get(module, ())]
+    parts += [(STATIC / "common.js").read_text(), (STATIC / module).read_text()]
+    return "\n".join(parts)
 
 
 class PumpedWidget(anywidget.AnyWidget):  # type: ignore[misc]

@@ -158,3 +158,135 @@ def test_panel_shows_and_controls_the_apps_of_the_notebook(jupyter_lab, notebook
     assert 0 < first < later <= 1
     assert result["pageStatusAfterStop"] >= 500  # the work's server ended when the work was stopped
     assert (ARTIFACTS / "panel.png").stat().st_size > 1000
+
+
+# -- the notebook's own views (AppView, ParamsForm) and the panel, telling only what is true ---------------
+VIEWS_APP = textwrap.dedent('''\
+    import http.server
+    import threading
+    import time
+
+    from lightnb import LightningApp, LightningFlow, LightningWork
+    from lightnb.runtime.cluster import start_local_cluster
+    from lightnb.ui import ParamsForm
+
+
+    class PageWork(LightningWork):
+        """Prints a summary in ANSI colours (as Lightning does), then serves a page until stopped."""
+
+        def __init__(self):
+            super().__init__(parallel=True)
+            self.url = ""
+            self.progress = 0.0
+            self.metrics = {}
+
+        def run(self):
+            class Page(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = b"<html><body><h1>lightnb views page</h1></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+                def log_message(self, *args):
+                    pass
+
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            try:
+                print("\\x1b[1mTotal FLOPs\\x1b[0m: \\x1b[32m1.2 G\\x1b[0m")
+                self.url = f"http://127.0.0.1:{server.server_port}/"
+                step = 0
+                while True:  # until stopped; metrics 20 times a second (a view shows at most 10)
+                    time.sleep(0.05)
+                    step += 1
+                    self.progress = min(0.95, step / 2000)
+                    self.metrics = {"loss": 1 / step, "accuracy": 1 - 1 / (step + 1)}
+            finally:
+                server.shutdown()
+                server.server_close()
+
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.lr: float = 0.01
+            self.page = PageWork()
+
+        def run(self):
+            self.page.run()
+
+        def configure_layout(self):
+            return [{"name": "page", "content": self.page}]
+
+
+    def serving(app, seconds=120):
+        deadline = time.monotonic() + seconds
+        while not app.root.page.url:
+            assert time.monotonic() < deadline, f"{app.name} did not serve its page"
+            time.sleep(0.1)
+
+
+    cluster = start_local_cluster(n_workers=2)
+    # The same app run twice and stopped (both kept, as cells re-run keep them in Out): the panel lists only
+    # the latest run of a name.
+    runs = []
+    for _ in range(2):
+        done = LightningApp(Root(), name="RepeatedApp", cluster=cluster)
+        runs.append(done)
+        done.start()
+        serving(done)
+        done.stop()
+    app = LightningApp(Root(), name="AnAppWithAVeryLongNameThatTheSidePanelShowsWhole", cluster=cluster)
+    app.start()
+    serving(app)
+''')
+
+# Keeps the kernel busy (as a long "Run All" does) until the form below sets a new learning rate.
+BLOCK_UNTIL_APPLIED = textwrap.dedent('''\
+    deadline = time.monotonic() + 90
+    while app.root.lr == 0.01 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print("LR NOW", app.root.lr)
+''')
+
+VIEW_CELLS = {
+    "load": LOAD,
+    "start": VIEWS_APP,
+    "view": "app",
+    "stopped_view": "done",
+    "form": 'ParamsForm(app.root, ["lr"], ranges={"lr": (0, 1)})',
+    "stopped_form": 'ParamsForm(done.root, ["lr"])',
+    "block": BLOCK_UNTIL_APPLIED,
+}
+
+
+def test_views_and_panel_show_only_what_is_true(jupyter_lab, node_modules: Path) -> None:
+    """The AppView, ParamsForm and panel in a real JupyterLab (labextension/ui-tests/views.e2e.mjs): the
+    panel is live during a "Run All"; work output keeps its colours, not raw ANSI codes; a page is as high as
+    the notebook's view and resizable, and a stopped app's page says "stopped"; a form keeps what was typed
+    beside its error and refuses to apply to a stopped app; the panel keeps stopped apart from failed, shows
+    whole names and only the latest ended run of a name; after a kernel restart a view says its app is gone
+    and its buttons are off, with no uncaught error."""
+    notebook = write_notebook(jupyter_lab.root / "views_e2e.ipynb", *VIEW_CELLS.values())
+    env = {**os.environ, "LAB_URL": jupyter_lab.url, "LAB_TOKEN": jupyter_lab.token, "NOTEBOOK": notebook,
+           "CELLS": json.dumps(list(VIEW_CELLS)), "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM}
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        done = subprocess.run([shutil.which("node") or "node", "ui-tests/views.e2e.mjs"], cwd=LABEXTENSION,
+                              env=env, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"the browser test ran over 300 s:\n{error.stdout}\n{error.stderr}\n"
+                    f"JupyterLab log:\n{jupyter_lab.log_tail()}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("E2E-RESULT ")]
+    assert lines, (f"the browser test printed no result (exit code {done.returncode}):\n{done.stdout}\n"
+                   f"{done.stderr}\nJupyterLab log:\n{jupyter_lab.log_tail()}")
+    result = json.loads(lines[-1].removeprefix("E2E-RESULT "))
+    problems = "".join(f"\n- {problem}" for problem in result.get("problems", []))
+    assert result["ok"], (f"{result['error']}\nwhat the user would see wrong:{problems}\n"
+                          f"cell errors: {result.get('cellErrors')}\nsteps:\n" +
+                          "\n".join(result["steps"]) + f"\n{done.stderr[-3000:]}\n"
+                          f"JupyterLab log:\n{jupyter_lab.log_tail()}")
+    assert done.returncode == 0

@@ -92,3 +92,39 @@ def test_typed_text_is_checked_and_nothing_bad_passes():
 def test_each_kind_refuses_with_a_reason(spec, raw, problem):
     with pytest.raises(ValueError, match=problem):
         parse(spec, raw)
+
+
+@pytest.mark.parametrize(("arguments", "problem"), [
+    ({"names": "lr"}, "expected a list of attribute names such as ['lr'], not str 'lr'"),
+    ({"names": ["lr", 3]}, "each must be an attribute name (a str), not int 3"),
+    ({"names": ["lr"], "ranges": {"lr": 5}}, "ranges['lr']: expected (low, high)"),
+    ({"names": ["lr"], "ranges": {"lr": (0, "1")}}, "ranges['lr']: expected (low, high)"),
+    ({"names": ["lr"], "ranges": [(0, 1)]}, "ranges: expected a dict of attribute name to (low, high)"),
+    ({"names": ["optimizer"], "choices": {"optimizer": "adam"}}, "choices['optimizer']: expected a non-empty list"),
+])
+def test_arguments_of_the_wrong_shape_say_what_was_expected(arguments, problem):
+    with pytest.raises(TypeError) as refused:
+        form_fields(Trainer(), **arguments)
+    assert problem in str(refused.value)
+
+
+def test_a_refused_form_leaves_no_noise_when_collected():
+    """ipywidgets closes a widget in __del__: a ParamsForm refused in __init__ must close quietly."""
+    import gc
+    import sys
+
+    from lightnb.ui import AppView, ParamsForm
+
+    noise = []
+    previous, sys.unraisablehook = sys.unraisablehook, noise.append
+    try:
+        with pytest.raises(TypeError, match="a list of attribute names"):
+            ParamsForm(Trainer(), "lr")
+        with pytest.raises(TypeError, match=r"ranges\['lr'\]"):
+            ParamsForm(Trainer(), ["lr"], ranges={"lr": 5})
+        with pytest.raises(TypeError, match="AppView shows a lightnb.LightningApp"):
+            AppView(Trainer())
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert [f"{n.exc_type.__name__}: {n.exc_value}" for n in noise] == []

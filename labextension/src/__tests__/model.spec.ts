@@ -5,6 +5,7 @@ import {
   commandMessage,
   componentTree,
   helloMessage,
+  latestOfEachName,
   proxiedPageUrl,
   reduce,
   worksOf
@@ -279,5 +280,27 @@ describe('page URLs', () => {
     expect(proxiedPageUrl({ url: 'https://example.org/dash', port: 443 }, '/')).toBe('https://example.org/dash');
     expect(proxiedPageUrl({ url: 'https://127.0.0.1:8443/', port: 8443 }, '/')).toBe('https://127.0.0.1:8443/');
     expect(proxiedPageUrl({ url: null, port: null }, '/')).toBeNull();
+  });
+});
+
+describe('latestOfEachName', () => {
+  const app = (id: string, name: string, stage: string) => ({ id, name, stage, end_message: null, components: {} }) as any;
+
+  it('keeps running apps and only the latest ended run of a name, counting the hidden ones', () => {
+    const apps = [
+      app('a1', 'A', 'stopped'),
+      app('b1', 'B', 'running'),
+      app('a2', 'A', 'failed'),
+      app('b2', 'B', 'stopped'),
+      app('a3', 'A', 'stopped'),
+      app('c1', 'C', 'stopped')
+    ];
+    const shown = latestOfEachName(apps).map(({ app, earlier }) => `${app.id}:${earlier}`);
+    expect(shown).toEqual(['b1:0', 'b2:0', 'a3:2', 'c1:0']);
+  });
+
+  it('never hides an app that is still running', () => {
+    const apps = [app('a1', 'A', 'running'), app('a2', 'A', 'running'), app('a3', 'A', 'stopped')];
+    expect(latestOfEachName(apps).map(({ app }) => app.id)).toEqual(['a1', 'a2', 'a3']);
   });
 });

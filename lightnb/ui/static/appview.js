@@ -10,6 +10,16 @@ const STAGES = {
   stopped: ["■", "stopped"],
 };
 
+const ENDED = new Set(["succeeded", "failed", "stopped"]);
+
+// A work's output with its ANSI colours and bold (tqdm, rich, Lightning's summaries) as HTML (ansi_up
+// escapes the text's own HTML).
+const ansi = new AnsiUp();
+ansi.use_classes = false;
+function ansiHtml(text) {
+  return ansi.ansi_to_html(text);
+}
+
 function stageBadge(stage) {
   const [icon, label] = STAGES[stage] || ["?", String(stage)];
   return h("span", { class: `lnb-stage lnb-stage-${stage}`, title: label }, `${icon} ${label}`);
@@ -71,6 +81,7 @@ class Tree {
       link: h("a", { class: "lnb-link", target: "_blank", rel: "noopener" }, "open ↗"),
       stop: h("button", { class: "lnb-btn lnb-btn-small", title: `stop ${name}` }, "stop"),
       logs: h("pre", { class: "lnb-logs" }),
+      chart: h("div", { class: "lnb-chart" }),
       logsBox: h("details", { class: "lnb-logs-box" }),
       error: h("pre", { class: "lnb-error" }),
     };
@@ -79,7 +90,7 @@ class Tree {
     const line = h("div", { class: "lnb-line" }, row.stage, row.name, row.cls, row.bar, row.percent,
       row.link, row.stop);
     row.element = h("div", { class: "lnb-row", style: `margin-left: ${depth * 1.2}em`, "data-name": name },
-      line, row.error, row.logsBox);
+      line, row.error, row.chart, row.logsBox);
     return row;
   }
 
@@ -104,12 +115,52 @@ class Tree {
     row.error.textContent = component.stage === "failed" ? component.message || "" : "";
     const logs = component.logs || [];
     row.logsBox.style.display = logs.length ? "" : "none";
-    row.logs.textContent = logs.join("\n");
+    row.chart.style.display = component.metrics ? "" : "none";
+    if (component.metrics) plotMetrics(row, component.metrics);
+    const text = logs.join("\n");
+    if (row.logs.dataset.text !== text) {
+      row.logs.dataset.text = text;
+      row.logs.innerHTML = ansiHtml(text);
+    }
+  }
+}
+
+// A live line chart of a component's `metrics` (uPlot): each new value the kernel sends (at most 10 a
+// second, only when they changed) is one more point; the last MAX_POINTS are kept.
+const MAX_POINTS = 2000;
+const COLOURS = ["#1976d2", "#d32f2f", "#388e3c", "#f57c00", "#7b1fa2", "#0097a7", "#5d4037", "#c2185b"];
+
+function plotMetrics(row, metrics) {
+  const names = Object.keys(metrics);
+  const key = JSON.stringify(metrics);
+  if (row.metricsKey === key) return; // the same values again (a redraw, not a new point)
+  row.metricsKey = key;
+  if (!row.series || row.series.join("\u0000") !== names.join("\u0000")) {
+    row.series = names;
+    row.points = [[], ...names.map(() => [])];
+    if (row.plot) row.plot.destroy();
+    row.plot = null;
+  }
+  row.points[0].push(Date.now() / 1000);
+  names.forEach((name, index) => row.points[index + 1].push(metrics[name]));
+  if (row.points[0].length > MAX_POINTS) for (const column of row.points) column.shift();
+  row.chart.dataset.points = String(row.points[0].length);
+  if (!row.plot) {
+    const width = Math.max(240, Math.min(720, (row.element.clientWidth || 600) - 20));
+    row.plot = new uPlot({
+      width, height: 180,
+      series: [{}, ...names.map((name, index) => ({ label: name, stroke: COLOURS[index % COLOURS.length], width: 1.5 }))],
+      scales: { x: { time: true } },
+      legend: { live: true },
+    }, row.points, row.chart);
+  } else {
+    row.plot.setData(row.points);
   }
 }
 
 function render({ model, el }) {
-  const send = (message) => model.send(message);
+  const kernel = watchKernel(model, el, () => markGone());
+  const send = (message) => kernel.send(message);
   let components = {};
   let seq = -1;
   let base = -1;
@@ -119,11 +170,13 @@ function render({ model, el }) {
   const stopButton = h("button", { class: "lnb-btn", onclick: () => send({ type: "stop_app" }) }, "■ Stop");
   const restartButton = h("button", { class: "lnb-btn", onclick: () => send({ type: "restart" }) }, "↻ Restart");
   const endMessage = h("pre", { class: "lnb-end" });
+  const goneNotice = h("div", { class: "lnb-gone", style: "display: none" },
+    "The kernel of this view restarted or stopped: this app is gone. Run the notebook's cells again to start it anew.");
   const tabBar = h("div", { class: "lnb-tabs" });
   const body = h("div", { class: "lnb-body" });
   const root = h("div", { class: "lnb-app" },
     h("div", { class: "lnb-header" }, title, appStage, h("span", { class: "lnb-spacer" }), stopButton, restartButton),
-    endMessage, tabBar, body);
+    goneNotice, endMessage, tabBar, body);
   el.append(root);
 
   const mainTree = new Tree(null, send);
@@ -138,6 +191,16 @@ function render({ model, el }) {
       if (tab.kind === "flow" && tab.tabs && tab.tabs.length) result.push(...flatTabs(tab.tabs, `${key} › `));
     }
     return result;
+  }
+
+  // Why a tab's page cannot be shown any more (its app or work ended, or the kernel went away), or null.
+  function pageGone(tab) {
+    if (kernel.gone) return "the kernel of this view is gone: this page is no longer served";
+    const header = model.get("header") || {};
+    const work = tab.component ? components[tab.component] : null;
+    if (work && ENDED.has(work.stage)) return `${tab.component} ${work.stage}: its page is no longer served`;
+    if (ENDED.has(header.stage)) return `the app ${header.stage}: ${tab.component || "this page"} is no longer served`;
+    return null;
   }
 
   function pane(tab) {
@@ -155,14 +218,20 @@ function render({ model, el }) {
       entry.tree.update(components, null);
     } else if (tab.kind === "url") {
       const src = frameUrl(tab, model.get("proxy"));
-      if (!src) {
-        entry.element.replaceChildren(h("div", { class: "lnb-wait" }, `waiting for ${tab.component} to serve its page…`));
-        entry.src = null;
-      } else if (entry.src !== src) {
-        entry.src = src;
-        entry.element.replaceChildren(
-          h("div", { class: "lnb-frame-bar" }, h("a", { href: src, target: "_blank", rel: "noopener" }, `${src} ↗`)),
-          h("iframe", { class: "lnb-frame", src, title: tab.name }));
+      const ended = pageGone(tab);
+      const key = ended ? `ended:${ended}` : src ? `src:${src}` : "waiting";
+      if (entry.key !== key) {
+        entry.key = key;
+        if (ended) {
+          entry.element.replaceChildren(h("div", { class: "lnb-wait lnb-page-stopped" }, `■ stopped — ${ended}`));
+        } else if (!src) {
+          entry.element.replaceChildren(h("div", { class: "lnb-wait" }, `waiting for ${tab.component} to serve its page…`));
+        } else {
+          // Sized to the notebook's view; the box's corner resizes it.
+          entry.element.replaceChildren(
+            h("div", { class: "lnb-frame-bar" }, h("a", { href: src, target: "_blank", rel: "noopener" }, `${src} ↗`)),
+            h("div", { class: "lnb-frame-box" }, h("iframe", { class: "lnb-frame", src, title: tab.name })));
+        }
       }
     } else {
       entry.element.replaceChildren(h("pre", { class: "lnb-error" }, tab.message || "bad tab"));
@@ -192,6 +261,9 @@ function render({ model, el }) {
     appStage.replaceChildren(stageBadge(header.stage || "not_started"));
     stopButton.style.display = header.stage === "running" ? "" : "none";
     restartButton.style.display = model.get("can_restart") ? "" : "none";
+    if (kernel.gone) {
+      appStage.replaceChildren(h("span", { class: "lnb-stage lnb-stage-gone", title: "the kernel went away" }, "⊘ gone"));
+    }
     endMessage.style.display = header.end_message ? "" : "none";
     endMessage.textContent = header.end_message || "";
     endMessage.className = `lnb-end ${header.stage === "failed" ? "lnb-end-failed" : ""}`;
@@ -220,6 +292,20 @@ function render({ model, el }) {
     mainTree.update(components, changed);
     for (const [, entry] of panes) if (entry.tree) entry.tree.update(components, changed);
     renderHeader();
+    const current = flatTabs(model.get("tabs")).find((tab) => tab.key === active);
+    if (current && current.kind === "url") pane(current); // the page may have stopped being served
+  }
+
+  // The kernel went away: say so, turn every button that would talk to it off, and drop the pages.
+  function markGone() {
+    root.classList.add("lnb-app-gone");
+    goneNotice.style.display = "";
+    for (const button of root.querySelectorAll("button.lnb-btn")) {
+      button.disabled = true;
+      button.title = "the kernel of this view is gone";
+    }
+    renderHeader();
+    renderTabs();
   }
 
   const onChange = () => sync();
@@ -230,6 +316,7 @@ function render({ model, el }) {
   sync();
   renderTabs();
   return () => {
+    kernel.stop();
     for (const event of synced) model.off(event, onChange);
     model.off("change:tabs", onTabs);
   };

@@ -35,3 +35,60 @@ function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+
+// Whether the kernel behind a widget went away (restarted, shut down, died): the kernel connection of the
+// widget manager says so ("restarting", "autorestarting", "dead", or disposed), and ipywidgets may mark the
+// view "jupyter-widgets-disconnected". `onGone()` is called once, when that happens — the widget's model lives
+// on in the page, but nothing it sends reaches a kernel any more (JupyterLab throws "Cannot send").
+function watchKernel(model, el, onGone) {
+  let gone = false;
+  const markGone = () => {
+    if (gone) return;
+    gone = true;
+    onGone();
+  };
+  const check = () => {
+    if (el.classList.contains("jupyter-widgets-disconnected") || el.closest?.(".jupyter-widgets-disconnected")) {
+      markGone();
+    }
+  };
+  const onLive = () => setTimeout(check, 0); // after ipywidgets' own handler
+  model.on("comm_live_update", onLive);
+  let kernel = null;
+  try {
+    kernel = model.widget_manager?.kernel ?? null; // JupyterLab's widget manager: the notebook's kernel
+  } catch (error) {
+    kernel = null;
+  }
+  const DEAD = new Set(["restarting", "autorestarting", "dead"]);
+  const onStatus = (_, status) => { if (DEAD.has(status)) markGone(); };
+  const onDisposed = () => markGone();
+  if (kernel && kernel.statusChanged?.connect) {
+    kernel.statusChanged.connect(onStatus);
+    kernel.disposed?.connect(onDisposed);
+    if (kernel.isDisposed || DEAD.has(kernel.status)) setTimeout(markGone, 0);
+  }
+  setTimeout(check, 0);
+  return {
+    get gone() { return gone; },
+    // A message to the kernel; a kernel that went away makes the view say so (never an uncaught error).
+    send(message) {
+      if (gone) return false;
+      try {
+        model.send(message);
+        return true;
+      } catch (error) {
+        console.warn("lightnb: the kernel of this view is gone:", error);
+        markGone();
+        return false;
+      }
+    },
+    stop() {
+      model.off("comm_live_update", onLive);
+      if (kernel && kernel.statusChanged?.disconnect) {
+        kernel.statusChanged.disconnect(onStatus);
+        kernel.disposed?.disconnect(onDisposed);
+      }
+    },
+  };
+}

@@ -10,14 +10,23 @@ function render({ model, el }) {
   const status = h("div", { class: "lnb-status" });
   const title = h("div", { class: "lnb-title" });
   const rows = h("div", {});
-  const form = h("form", { class: "lnb-form" }, title, rows,
-    h("button", { class: "lnb-btn", type: "submit" }, "Apply"), status);
+  const apply = h("button", { class: "lnb-btn", type: "submit" }, "Apply");
+  const form = h("form", { class: "lnb-form" }, title, rows, apply, status);
+  let gone = false;
+  const kernel = watchKernel(model, el, () => {
+    gone = true;
+    apply.disabled = true;
+    apply.title = "the kernel of this form is gone";
+    status.textContent = "The kernel of this form restarted or stopped: its app is gone, nothing can be applied.";
+    status.className = "lnb-status lnb-status-error";
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const values = {};
     for (const [name, entry] of inputs) values[name] = entry.read();
-    for (const entry of inputs.values()) entry.edited = false;
-    model.send({ type: "submit", values });
+    // What was typed stays in the fields until the kernel says it was applied (an error keeps it beside
+    // its message, to be corrected).
+    kernel.send({ type: "submit", values });
   });
   el.append(form);
 
@@ -58,6 +67,7 @@ function render({ model, el }) {
     update(true);
   }
 
+  let appliedSeq = (model.get("status") || {}).seq;
   function update(initial = false) {
     const values = model.get("values") || {};
     const errors = model.get("errors") || {};
@@ -67,6 +77,14 @@ function render({ model, el }) {
       entry.error.textContent = errors[name] || "";
     }
     const state = model.get("status") || {};
+    if (gone) return;
+    if (state.state === "applied" && state.seq !== appliedSeq) {
+      appliedSeq = state.seq;
+      for (const [name, entry] of inputs) {
+        entry.edited = false;
+        entry.write(values[name]);
+      }
+    }
     status.textContent = state.message || "";
     status.className = `lnb-status lnb-status-${state.state || "idle"}`;
     title.textContent = model.get("title") || "";
@@ -77,6 +95,7 @@ function render({ model, el }) {
   for (const event of ["change:values", "change:errors", "change:status", "change:title"]) model.on(event, onUpdate);
   build();
   return () => {
+    kernel.stop();
     model.off("change:fields", build);
     for (const event of ["change:values", "change:errors", "change:status", "change:title"]) model.off(event, onUpdate);
   };
