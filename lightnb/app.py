@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import sys
 import threading
 import traceback
 import uuid
@@ -140,8 +141,11 @@ class LightningApp:
             from .runtime.inprocess import InProcessExecutor
 
             return InProcessExecutor()
+        from .runtime import warm
         from .runtime.dask import DaskExecutor
 
+        if cluster is None and warm.enabled():
+            cluster = warm.WARM  # the process's warm embedded cluster, shared with the apps before and after
         return DaskExecutor(self.app_id, cluster, storage=self.storage)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -332,6 +336,9 @@ def _stop_all_at_exit() -> None:
             app.stop(timeout=15)
         except Exception:
             pass
+    warm = sys.modules.get("lightnb.runtime.warm")
+    if warm is not None:  # after the apps: the warm cluster they shared
+        warm.shutdown()
 
 
 # Stop running apps when the interpreter exits (a script's end, a kernel shutdown). threading's exit hooks run

@@ -11,6 +11,7 @@ on the scheduler.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 import warnings
 from collections import deque
@@ -18,9 +19,15 @@ from typing import Any
 
 import cloudpickle
 
+from . import warm
 from .cluster import Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor
+from .warm import WARM
 from .worker import REGISTRY, Transport, execute_call, loads_batch
+
+# How long closing an app on a shared embedded cluster waits for its stopped calls' tasks to end before it
+# restarts the worker processes still running them.
+STRAGGLER_WAIT_SECONDS = 1.0
 
 
 def events_topic(app_id: str) -> str:
@@ -38,10 +45,11 @@ class DaskExecutor(Executor):
         self.app_id = app_id
         self._cluster_arg = cluster
         self._storage = storage
-        self.connects_eagerly = is_explicit(cluster)
+        self.connects_eagerly = cluster is not WARM and is_explicit(cluster)
         self.connection: Connection | None = None
         self._emit: Emit | None = None
         self._futures: dict[tuple[str, str], tuple[CallSpec, Any]] = {}  # (work name, call id) → ...
+        self._workers: dict[tuple[str, str], str] = {}  # (work name, call id) → the worker running it
         self._lock = threading.Lock()
         self._outbox: deque[bytes] = deque()
         self._sending = False
@@ -58,8 +66,11 @@ class DaskExecutor(Executor):
 
     def start(self, emit: Emit) -> None:
         self._emit = emit
-        self.connection = connect(self._cluster_arg)
-        if not self.connection.owns_cluster:
+        if self._cluster_arg is WARM:
+            self.connection = warm.acquire(self.app_id)
+        else:
+            self.connection = connect(self._cluster_arg)
+        if not self.connection.embedded:
             from .probe import check_workers
 
             remote = check_workers(self.connection.client)
@@ -74,7 +85,10 @@ class DaskExecutor(Executor):
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
-            self._emit(loads_batch(event[1]))
+            batch = loads_batch(event[1])
+            if batch.worker is not None and (batch.work_name, batch.call_id) not in self._workers:
+                self._workers[batch.work_name, batch.call_id] = batch.worker
+            self._emit(batch)
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
@@ -83,11 +97,12 @@ class DaskExecutor(Executor):
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
-        owned = self.connection is not None and self.connection.owns_cluster
+        # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
+        at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
         workers = [spec.preferred_worker] if spec.preferred_worker else None
         future = self.client.submit(
-            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not owned,
+            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once,
             key=f"lightnb-{spec.work_name}-{spec.call_id}-{uuid.uuid4().hex[:8]}", pure=False, retries=0,
             resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
         )
@@ -116,6 +131,8 @@ class DaskExecutor(Executor):
         with self._lock:
             found = next((key for key, (_, f) in self._futures.items() if f is future), None)
             spec = self._futures.pop(found)[0] if found is not None else None
+            if found is not None:
+                self._workers.pop(found, None)
         if spec is None or self._emit is None or self._closed:
             return
         call_id = spec.call_id
@@ -170,18 +187,44 @@ class DaskExecutor(Executor):
         if self.connection is None:
             return
         with self._lock:
-            pending = [future for _, future in self._futures.values()]
+            pending = [(key, future) for key, (_, future) in self._futures.items()]
         self._closed = True
         client = self.client
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
-            for future in pending:
+            if not self.connection.owns_cluster:
+                self._end_stragglers(pending)
+            for _, future in pending:
                 future.cancel()
             if not self.connection.owns_cluster:
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
             pass
         self.connection.close()
+
+    def _end_stragglers(self, pending: list[tuple[tuple[str, str], Any]]) -> None:
+        """On an embedded cluster the app does not own (the warm one), a call still running after the stop
+        (a work that ignores stop requests) would outlive its app: its worker process is ended (and replaced by
+        a fresh one), unless a call of another app runs there too (then it is left, with a warning)."""
+        running = [(key, future) for key, future in pending if not future.done()]
+        deadline = time.monotonic() + STRAGGLER_WAIT_SECONDS
+        while running and time.monotonic() < deadline:  # a stopped call's task ends just after its report
+            time.sleep(0.01)
+            running = [(key, future) for key, future in running if not future.done()]
+        workers = {self._workers.get(key) for key, _ in running} - {None}
+        if not workers or not self.connection or not self.connection.embedded:
+            return
+        # Forgotten by the scheduler first, so that ending the worker cannot make it run the call elsewhere.
+        self.client.cancel([future for _, future in running], force=True)
+        apps = self.client.run(apps_running_here, workers=list(workers))
+        alone = [worker for worker in workers if set(apps.get(worker, ())) <= {self.app_id}]
+        shared = workers - set(alone)
+        if shared:
+            warnings.warn(f"works of app {self.app_id} ignored the stop request and run on worker(s) "
+                          f"{sorted(shared)} together with other apps' works: they were left running",
+                          stacklevel=2)
+        for worker in alone:
+            warm.end_worker(worker)
 
 
 def _is_local_storage(storage: str | None) -> bool:
@@ -292,6 +335,11 @@ def _subscribe(app_id: str, worker: Any) -> None:
         client.log_event(topic, cloudpickle.dumps(("probe", probe)))
         if confirmed.wait(0.05):
             return
+
+
+def apps_running_here() -> list[str]:
+    """The apps with a call executing in this worker process."""
+    return REGISTRY.running_apps()
 
 
 def forget_app(app_id: str, topic: str) -> None:
