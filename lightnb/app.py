@@ -72,6 +72,9 @@ class LightningApp:
         else ``./.lightnb-storage`` (made absolute when the app starts).
     env:
         Environment variables set wherever the app's works run.
+    hot_reload:
+        In a notebook (``%load_ext lightnb``), re-running the cell that defines a flow or work class this app
+        uses switches the running app to the new code (``False``: it keeps the code it started with).
 
     Example
     -------
@@ -81,7 +84,8 @@ class LightningApp:
     """
 
     def __init__(self, root: LightningFlow | LightningWork, cluster: Any = None, storage: str | None = None,
-                 *, env: dict[str, str] | None = None, name: str | None = None) -> None:
+                 *, env: dict[str, str] | None = None, name: str | None = None,
+                 hot_reload: bool = True) -> None:
         if isinstance(root, LightningWork):
             root = _WorkRoot(root)
         if not isinstance(root, LightningFlow):
@@ -95,6 +99,7 @@ class LightningApp:
         self.cluster = cluster
         self.storage = storage
         self.env = dict(env or {})
+        self.hot_reload = hot_reload
         self.name = name or type(root).__name__
         self.app_id = f"{self.name.lower()}-{uuid.uuid4().hex[:8]}"
         self._loop: AppLoop | None = None
