@@ -208,3 +208,29 @@ def test_successive_apps_share_the_warm_cluster_and_leave_nothing_behind():
         _, alive = psutil.wait_procs([kernel_process, *processes], timeout=20)
         assert alive == [], f"left after the kernel shutdown ({time.monotonic() - started:.1f} s): " \
                             f"{[p.cmdline() for p in alive]}"
+
+
+def test_a_reloaded_local_module_switches_the_app_to_its_new_classes(kernel, tmp_path):
+    module = tmp_path / "live_helper.py"
+    source = textwrap.dedent('''
+        from lightnb import LightningFlow
+
+        class Counter(LightningFlow):
+            def __init__(self):
+                super().__init__()
+                self.seen = "VERSION"
+
+            def run(self):
+                self.seen = "VERSION"
+    ''')
+    module.write_text(source.replace("VERSION", "old"))
+    ok(kernel.execute(f"import importlib, sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport live_helper\n"
+                      "helper_app = LightningApp(live_helper.Counter()).start()\n"
+                      "until(lambda: helper_app.loop.passes > 0)"))
+    assert kernel.value("helper_app.root.seen") == "old"
+
+    module.write_text(source.replace("VERSION", "newer"))
+    ok(kernel.execute("importlib.invalidate_caches(); importlib.reload(live_helper)"))
+    assert kernel.value("until(lambda: helper_app.root.seen == 'newer', timeout=10) < 10")
+    assert kernel.value("type(helper_app.root) is live_helper.Counter")
+    ok(kernel.execute("helper_app.stop()"))
