@@ -206,13 +206,15 @@ class DaskExecutor(Executor):
         """On an embedded cluster the app does not own (the warm one), a call still running after the stop
         (a work that ignores stop requests) would outlive its app: its worker process is ended (and replaced by
         a fresh one), unless a call of another app runs there too (then it is left, with a warning)."""
+        if self.connection is None or not self.connection.embedded:
+            return  # a cluster lightnb did not set up: its workers are not lightnb's to end
         running = [(key, future) for key, future in pending if not future.done()]
         deadline = time.monotonic() + STRAGGLER_WAIT_SECONDS
         while running and time.monotonic() < deadline:  # a stopped call's task ends just after its report
             time.sleep(0.01)
             running = [(key, future) for key, future in running if not future.done()]
         workers = {self._workers.get(key) for key, _ in running} - {None}
-        if not workers or not self.connection or not self.connection.embedded:
+        if not workers:
             return
         # Forgotten by the scheduler first, so that ending the worker cannot make it run the call elsewhere.
         self.client.cancel([future for _, future in running], force=True)
