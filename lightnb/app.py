@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import itertools
+import sys
 import threading
 import time
 import traceback
@@ -92,6 +93,9 @@ class LightningApp:
         calls are not run again, works still running on a cluster that outlived the process are re-attached,
         interrupted ones run again from their last state. No record: the app starts fresh and says so.
         ``False`` (default): a record of that name is replaced when the app starts.
+    hot_reload:
+        In a notebook (``%load_ext lightnb``), re-running the cell that defines a flow or work class this app
+        uses switches the running app to the new code (``False``: it keeps the code it started with).
 
     Example
     -------
@@ -101,7 +105,8 @@ class LightningApp:
     """
 
     def __init__(self, root: LightningFlow | LightningWork, cluster: Any = None, storage: str | None = None,
-                 *, env: dict[str, str] | None = None, name: str | None = None, resume: bool = False) -> None:
+                 *, env: dict[str, str] | None = None, name: str | None = None, resume: bool = False,
+                 hot_reload: bool = True) -> None:
         if isinstance(root, LightningWork):
             root = _WorkRoot(root)
         if not isinstance(root, LightningFlow):
@@ -115,6 +120,7 @@ class LightningApp:
         self.cluster = cluster
         self.storage = storage
         self.env = dict(env or {})
+        self.hot_reload = hot_reload
         self.name = name or type(root).__name__
         self.durable = name is not None
         if resume and not self.durable:
@@ -229,8 +235,11 @@ class LightningApp:
             from .runtime.inprocess import InProcessExecutor
 
             return InProcessExecutor()
+        from .runtime import warm
         from .runtime.dask import DaskExecutor
 
+        if cluster is None and warm.enabled():
+            cluster = warm.WARM  # the process's warm embedded cluster, shared with the apps before and after
         return DaskExecutor(self.app_id, cluster, storage=self.storage)
 
     def wait(self, timeout: float | None = None) -> None:
@@ -421,6 +430,9 @@ def _stop_all_at_exit() -> None:
             app.stop(timeout=15)
         except Exception:
             pass
+    warm = sys.modules.get("lightnb.runtime.warm")
+    if warm is not None:  # after the apps: the warm cluster they shared
+        warm.shutdown()
 
 
 # Stop running apps when the interpreter exits (a script's end, a kernel shutdown). threading's exit hooks run

@@ -278,7 +278,13 @@ def _cluster_value(text: str, namespace: dict[str, Any]) -> Any:
 
 def _describe_cluster(value: Any) -> str:
     if value is None:
-        return "an embedded LocalCluster per app (the default)"
+        from .runtime import warm
+
+        seconds = warm.idle_seconds()
+        if seconds is None:
+            return "an embedded LocalCluster per app (the default)"
+        return (f"the warm embedded LocalCluster (the default: shared by the kernel's apps, closed after "
+                f"{seconds:g} s unused, ${warm.ENV})")
     if isinstance(value, str):
         return value
     return f"{type(value).__name__} {getattr(value, 'scheduler_address', '') or ''}".strip()
@@ -295,10 +301,26 @@ def _cluster(words: list[str], shell: Any) -> None:
         print(f"apps created without a cluster now use {_describe_cluster(get_default_cluster())}")
         return
     print(f"apps created without a cluster use {_describe_cluster(get_default_cluster())}")
+    _show_warm(shell)
     for app in running_apps():
         executor = getattr(app.loop, "executor", None)
         print(f"  {_label(app, _namespace(shell))} ({app.app_id}) runs on "
               f"{getattr(executor, 'description', 'an unknown executor')}")
+
+
+def _show_warm(shell: Any) -> None:
+    from .app import all_apps
+    from .runtime import warm
+
+    info = warm.describe()
+    if info is None:
+        print("warm cluster: none running")
+        return
+    by_id = {app.app_id: _label(app, _namespace(shell)) for app in all_apps()}
+    users = ", ".join(by_id.get(app_id, app_id) for app_id in info["apps"]) or "none"
+    idle = "" if info["idle_seconds"] is None else (
+        f", idle for {info['idle_seconds']:.0f} s (closes after {info['closes_after_idle']:g} s)")
+    print(f"warm cluster: {info['address']}, {info['workers']} worker processes, apps using it: {users}{idle}")
 
 
 # -- export -------------------------------------------------------------------------------------------------
@@ -334,20 +356,22 @@ def load(shell: Any) -> None:
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return  # a terminal IPython: the magics work, there is no front end to talk to
-    from .ui import comm, lifecycle
+    from .ui import comm, lifecycle, reload
 
     comm.register(_comm_manager(kernel))
     lifecycle.install(kernel)
+    reload.install(shell)
 
 
 def unload(shell: Any) -> None:
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return
-    from .ui import comm, lifecycle
+    from .ui import comm, lifecycle, reload
 
     comm.unregister(_comm_manager(kernel))
     lifecycle.uninstall()
+    reload.uninstall()
 
 
 def _comm_manager(kernel: Any) -> Any:

@@ -160,7 +160,8 @@ def test_view_and_cluster(kernel):
 
     kernel.execute("%lightnb cluster local")
     assert kernel.execute("%lightnb cluster").stdout.startswith(
-        "apps created without a cluster use an embedded LocalCluster per app (the default)")
+        "apps created without a cluster use the warm embedded LocalCluster (the default: shared by the "
+        "kernel's apps")
     kernel.execute("%lightnb cluster cluster\n%lightnb stop seen")
 
 

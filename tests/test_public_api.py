@@ -78,7 +78,7 @@ FROZEN_SIGNATURES = {
     'lightnb.LightningApp.__init__':
         ("(self, root: 'LightningFlow | LightningWork', cluster: 'Any' = None,"
          " storage: 'str | None' = None, *, env: 'dict[str, str] | None' = None,"
-         " name: 'str | None' = None, resume: 'bool' = False) -> 'None'"),
+         " name: 'str | None' = None, resume: 'bool' = False, hot_reload: 'bool' = True) -> 'None'"),
     'lightnb.LightningApp.start':
         "(self, paused: 'bool' = False) -> 'LightningApp'",
     'lightnb.LightningApp.wait':

@@ -197,10 +197,12 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
     """
     from rich.console import Console
 
+    from ..runtime import warm
     from ..runtime.cluster import ClusterError
     from ..storage.record import RecordError
     from .terminal import TerminalView
 
+    warm.disable()  # one app per process: nothing to reuse, its embedded cluster closes with it
     interactive = sys.stdout.isatty()
     console = Console(file=sys.stdout, force_terminal=interactive, force_jupyter=False, soft_wrap=True,
                       no_color=not interactive, highlight=False)

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +87,16 @@ class Connection:
     owns_cluster: bool = False
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    # An embedded cluster (set up by lightnb: no task retries), which this process may restart workers of.
+    embedded: bool = False
+    # Called when the app is done with a cluster it shares (the warm cluster: the last app out starts its
+    # idle countdown).
+    release: Callable[[], None] | None = None
 
     def close(self) -> None:
+        if self.release is not None:
+            release, self.release = self.release, None
+            release()
         if self.owns_client:
             try:
                 self.client.close(timeout=5)
@@ -146,7 +154,7 @@ def _start_embedded(overrides: dict[str, Any]) -> Connection:
 
     cluster = start_local_cluster(**overrides)
     client = Client(cluster, set_as_default=False)
-    return Connection(client, cluster, owns_client=True, owns_cluster=True,
+    return Connection(client, cluster, owns_client=True, owns_cluster=True, embedded=True,
                       description=f"embedded LocalCluster at {cluster.scheduler_address} "
                                   f"({len(cluster.workers)} worker processes)")
 

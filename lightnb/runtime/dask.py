@@ -19,12 +19,17 @@ from typing import Any
 
 import cloudpickle
 
+from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
+from .warm import WARM
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
 WATCH_SECONDS = 0.5
+# How long closing an app on a shared embedded cluster waits for its stopped calls' tasks to end before it
+# restarts the worker processes still running them.
+STRAGGLER_WAIT_SECONDS = 1.0
 
 
 def events_topic(app_id: str) -> str:
@@ -42,10 +47,11 @@ class DaskExecutor(Executor):
         self.app_id = app_id
         self._cluster_arg = cluster
         self._storage = storage
-        self.connects_eagerly = is_explicit(cluster)
+        self.connects_eagerly = cluster is not WARM and is_explicit(cluster)
         self.connection: Connection | None = None
         self._emit: Emit | None = None
         self._futures: dict[tuple[str, str], tuple[CallSpec, Any]] = {}  # (work name, call id) → ...
+        self._workers: dict[tuple[str, str], str] = {}  # (work name, call id) → the worker running it
         self._lock = threading.Lock()
         self._outbox: deque[bytes] = deque()
         self._sending = False
@@ -66,8 +72,11 @@ class DaskExecutor(Executor):
 
     def start(self, emit: Emit) -> None:
         self._emit = emit
-        self.connection = connect(self._cluster_arg)
-        if not self.connection.owns_cluster:
+        if self._cluster_arg is WARM:
+            self.connection = warm.acquire(self.app_id)
+        else:
+            self.connection = connect(self._cluster_arg)
+        if not self.connection.embedded:
             from .probe import check_workers
 
             remote = check_workers(self.connection.client)
@@ -109,6 +118,8 @@ class DaskExecutor(Executor):
             if batch.seq <= self._seen.get(key, 0):
                 return  # already emitted (a resumed app hears some batches live and again from the history)
             self._seen[key] = batch.seq
+            if batch.worker is not None and (batch.work_name, batch.call_id) not in self._workers:
+                self._workers[batch.work_name, batch.call_id] = batch.worker
         self._emit(batch)
 
     def task_key(self, work_name: str, call_id: str) -> str:
@@ -122,15 +133,16 @@ class DaskExecutor(Executor):
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
-        owned = self.connection is not None and self.connection.owns_cluster
+        # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
+        at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
         workers = [spec.preferred_worker] if spec.preferred_worker else None
         future = self.client.submit(
-            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not owned,
+            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once,
             key=self.task_key(spec.work_name, spec.call_id), pure=False, retries=0,
             resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
         )
-        if not owned:
+        if not at_most_once:
             from distributed import fire_and_forget
 
             # On a cluster that outlives this process the call must too: a resumed app re-attaches to it.
@@ -141,7 +153,7 @@ class DaskExecutor(Executor):
 
     # -- resuming -----------------------------------------------------------------------------------------
     def can_reattach(self, work_name: str, call_id: str) -> bool:
-        if self.connection is None or self.connection.owns_cluster:
+        if self.connection is None or self.connection.embedded:
             return False  # a cluster this process started died with the process that ran the call
         key = self.task_key(work_name, call_id)
 
@@ -195,6 +207,8 @@ class DaskExecutor(Executor):
         with self._lock:
             found = next((key for key, (_, f) in self._futures.items() if f is future), None)
             spec = self._futures.pop(found)[0] if found is not None else None
+            if found is not None:
+                self._workers.pop(found, None)
         if spec is None or self._emit is None or self._closed:
             return
         call_id = spec.call_id
@@ -255,18 +269,46 @@ class DaskExecutor(Executor):
         if self.connection is None:
             return
         with self._lock:
-            pending = [future for _, future in self._futures.values()]
+            pending = [(key, future) for key, (_, future) in self._futures.items()]
         self._closed = True
         client = self.client
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
-            for future in pending:
-                future.cancel(force=True)
+            if not self.connection.owns_cluster:
+                self._end_stragglers(pending)
+            for _, future in pending:
+                future.cancel(force=True)  # fire-and-forget calls too
             if not self.connection.owns_cluster:
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
             pass
         self.connection.close()
+
+    def _end_stragglers(self, pending: list[tuple[tuple[str, str], Any]]) -> None:
+        """On an embedded cluster the app does not own (the warm one), a call still running after the stop
+        (a work that ignores stop requests) would outlive its app: its worker process is ended (and replaced by
+        a fresh one), unless a call of another app runs there too (then it is left, with a warning)."""
+        if self.connection is None or not self.connection.embedded:
+            return  # a cluster lightnb did not set up: its workers are not lightnb's to end
+        running = [(key, future) for key, future in pending if not future.done()]
+        deadline = time.monotonic() + STRAGGLER_WAIT_SECONDS
+        while running and time.monotonic() < deadline:  # a stopped call's task ends just after its report
+            time.sleep(0.01)
+            running = [(key, future) for key, future in running if not future.done()]
+        workers = {self._workers.get(key) for key, _ in running} - {None}
+        if not workers:
+            return
+        # Forgotten by the scheduler first, so that ending the worker cannot make it run the call elsewhere.
+        self.client.cancel([future for _, future in running], force=True)
+        apps = self.client.run(apps_running_here, workers=list(workers))
+        alone = [worker for worker in workers if set(apps.get(worker, ())) <= {self.app_id}]
+        shared = workers - set(alone)
+        if shared:
+            warnings.warn(f"works of app {self.app_id} ignored the stop request and run on worker(s) "
+                          f"{sorted(shared)} together with other apps' works: they were left running",
+                          stacklevel=2)
+        for worker in alone:
+            warm.end_worker(worker)
 
 
 def _is_local_storage(storage: str | None) -> bool:
@@ -377,6 +419,11 @@ def _subscribe(app_id: str, worker: Any) -> None:
         client.log_event(topic, cloudpickle.dumps(("probe", probe)))
         if confirmed.wait(0.05):
             return
+
+
+def apps_running_here() -> list[str]:
+    """The apps with a call executing in this worker process."""
+    return REGISTRY.running_apps()
 
 
 def forget_app(app_id: str, topic: str) -> None:

@@ -291,6 +291,11 @@ class Registry:
 
         return unregister
 
+    def running_apps(self) -> list[str]:
+        """The apps with a call executing here now."""
+        with self._lock:
+            return sorted({app_id for app_id, _ in self._running})
+
     def forget_app(self, app_id: str) -> None:
         """Drop the work objects and early stops kept for an app that ended."""
         with self._lock:

@@ -1,4 +1,5 @@
-"""Kernel shutdown and restart stop the kernel's apps, their works and the clusters they created.
+"""Kernel shutdown and restart stop the kernel's apps, their works, the clusters they created and the warm
+cluster they shared.
 
 Python's ``atexit`` (where the core stops running apps) is not enough in a kernel: on a shutdown request
 the Jupyter server gives the kernel a few seconds (``shutdown_wait_time``, 5 s by default: half of it, then
@@ -61,28 +62,39 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 def stop_everything(seconds: float = STOP_SECONDS) -> None:
     """Stop every running app at once, wait up to ``seconds``, then end what is left of the processes
     under the clusters the apps created."""
+    from ..runtime import warm
+
     apps = running_apps()
-    if not apps:
-        return
-    leftovers = _owned_processes(apps)
-    stop_apps(apps, timeout=seconds)
-    leftovers += _owned_processes(apps)  # started since the first look
+    leftovers = _owned_processes(apps) + _descendants(warm.worker_pids())
+    if apps:
+        stop_apps(apps, timeout=seconds)
+        leftovers += _owned_processes(apps)  # started since the first look
+    leftovers += _descendants(warm.worker_pids())
     _end_processes(leftovers)
+    warm.shutdown(timeout=2)  # the warm cluster the kernel's apps shared (its workers are ended by now)
 
 
 def _owned_processes(apps: list[LightningApp]) -> list[Any]:
     """The worker processes of the clusters these apps created, and all their descendants."""
-    import psutil
 
     found: list[Any] = []
     for app in apps:
         connection = getattr(getattr(app.loop, "executor", None), "connection", None)
         if connection is None or not connection.owns_cluster:
             continue
-        for pid in _worker_pids(connection.cluster):
-            with contextlib.suppress(psutil.Error):
-                process = psutil.Process(pid)
-                found += [process, *process.children(recursive=True)]
+        found += _descendants(_worker_pids(connection.cluster))
+    return found
+
+
+def _descendants(pids: list[int]) -> list[Any]:
+    """The processes ``pids`` and all their descendants."""
+    import psutil
+
+    found: list[Any] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            found += [process, *process.children(recursive=True)]
     return found
 
 
