@@ -17,8 +17,9 @@ GALLERY = ["quickstart.ipynb", "existing_scripts.ipynb", "train_deploy_diagnose.
 
 
 def test_the_gallery_is_all_there_and_each_notebook_says_first_what_it_shows():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(GALLERY)
-    for name in GALLERY:
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert set(GALLERY) <= set(names)
+    for name in names:
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         nbformat.validate(notebook)
         first = notebook.cells[0]
