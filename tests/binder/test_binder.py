@@ -1,0 +1,269 @@
+"""Binder (repo2docker) set-up, without a Docker engine: binder/ checked against what repo2docker does with it
+(environment.yml, then postBuild once, then `start` wrapping the server at every launch), then `start` run for
+real around a JupyterLab under a JupyterHub-like prefix, with this environment's lightnb panel, and what a
+Binder user sees checked in headless Chromium: the quickstart notebook run and its live view rendered, and a
+page shown in a view tab through jupyter-server-proxy under the prefix (labextension/ui-tests/binder.e2e.mjs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from packaging.specifiers import SpecifierSet
+
+REPO = Path(__file__).resolve().parents[2]
+BINDER = REPO / "binder"
+LABEXTENSION = REPO / "labextension"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+PREFIX = "/user/demo/"
+
+
+def locked_versions() -> dict[str, str]:
+    lines = (REPO / "requirements" / "lock.txt").read_text().splitlines()
+    return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
+
+
+def test_the_environment_is_the_one_the_package_and_the_lock_were_made_for():
+    environment = yaml.safe_load((BINDER / "environment.yml").read_text())
+    dependencies = {str(d).split("=")[0]: str(d) for d in environment["dependencies"] if isinstance(d, str)}
+    python = dependencies["python"].split("=", 1)[1]
+    requires = re.search(r'^requires-python = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M).group(1)
+    assert python in SpecifierSet(requires), f"environment.yml's python {python} is outside {requires}"
+    # The lock was written by this Python: the environment must be the same minor version.
+    assert python == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert int(dependencies["nodejs"].split("=", 1)[1]) >= 18  # builds the panel while installing lightnb
+    assert "pip" in dependencies
+    # Nothing else may come from conda: everything else is pinned by the lock, installed by postBuild.
+    assert set(dependencies) == {"python", "nodejs", "pip"}
+
+
+def _executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & stat.S_IXUSR)
+
+
+def test_postbuild_installs_lightnb_with_the_lock(tmp_path):
+    postbuild = BINDER / "postBuild"
+    assert _executable(postbuild), "repo2docker runs binder/postBuild only if it is executable"
+    subprocess.run(["bash", "-n", str(postbuild)], check=True)
+    # Run it as repo2docker does (from the repository root), with `python` and `jupyter` standing in as
+    # recorders: the commands it runs, in order, with the versions it pins.
+    record = tmp_path / "commands"
+    for tool in ("python", "jupyter"):
+        stub = tmp_path / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{record}"\n'
+                        + ('echo "        lightnb v0.1.0 enabled OK (python, lightnb)"\n' if tool == "jupyter" else ""))
+        stub.chmod(0o755)
+    subprocess.run([str(postbuild)], cwd=REPO, check=True, env={**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"})
+    commands = record.read_text().splitlines()
+    torch = locked_versions()["torch"]
+    assert commands[0] == "python -m pip install --no-cache-dir -q -c requirements/lock.txt --upgrade pip"
+    assert commands[1] == (f"python -m pip install --no-cache-dir -q torch=={torch} "
+                           "--index-url https://download.pytorch.org/whl/cpu")
+    assert commands[2] == ("python -m pip install --no-cache-dir -q -c requirements/lock.txt "
+                           '--build-constraint requirements/lock.txt -e .[all]')
+    assert commands[3] == "jupyter labextension list"
+    # ... and the build fails when the panel is not enabled.
+    (tmp_path / "jupyter").write_text("#!/bin/sh\necho 'anywidget v0.11.0 enabled OK'\n")
+    failed = subprocess.run([str(postbuild)], cwd=REPO, env={**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"},
+                            capture_output=True)
+    assert failed.returncode != 0
+
+
+def test_start_sets_the_proxy_url_under_the_prefix_and_execs_the_command():
+    start = BINDER / "start"
+    assert _executable(start), "repo2docker runs binder/start only if it is executable"
+    subprocess.run(["bash", "-n", str(start)], check=True)
+    env = {**os.environ, "JUPYTERHUB_SERVICE_PREFIX": PREFIX}
+    shown = subprocess.run([str(start), "sh", "-c", 'echo "$TENSORBOARD_PROXY_URL"; exit 7'],
+                           env=env, capture_output=True, text=True)
+    assert shown.stdout == f"{PREFIX}proxy/%PORT%/\n"
+    assert shown.returncode == 7  # the command's exit code: start execs it ...
+    assert shown.stderr == ""
+    # ... in place: the command is the process repo2docker started (no shell left in between).
+    exec_check = subprocess.Popen([str(start), "sh", "-c", "echo $$"], env=env, stdout=subprocess.PIPE, text=True)
+    assert int(exec_check.communicate(timeout=30)[0]) == exec_check.pid
+
+
+# -- the real thing: binder/start around JupyterLab under a prefix ------------------------------------------------
+
+TABS_APP = textwrap.dedent('''\
+    import http.server
+    import threading
+    import time
+
+    from lightnb import LightningApp, LightningFlow, LightningWork
+
+
+    class PageWork(LightningWork):
+        """Serves a small page on loopback until stopped."""
+
+        def __init__(self):
+            super().__init__(parallel=True)
+            self.url = ""
+            self.beats = 0
+
+        def run(self):
+            class Page(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = b"<html><body><h1>lightnb on Binder</h1></body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+
+                def log_message(self, *args):
+                    pass
+
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.url = f"http://127.0.0.1:{server.server_port}/"
+            while True:  # until stopped: the next attribute set raises WorkStopped
+                time.sleep(0.5)
+                self.beats += 1
+
+
+    class Site(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.page = PageWork()
+
+        def run(self):
+            self.page.run()
+
+        def configure_layout(self):
+            return [{"name": "page", "content": self.page}]
+
+
+    app = LightningApp(Site())
+    app.start()
+    app
+''')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(url: str, token: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status, answer.read().decode()
+
+
+@pytest.fixture
+def binder_lab(tmp_path):
+    """`binder/start jupyter lab` as Binder launches it: under a JupyterHub-like prefix, the extensions this
+    environment installed (no test-only extension path), its own config, runtime and settings folders."""
+    home = tmp_path / "home"
+    root = home / "notebooks"
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / "quickstart.ipynb", root)
+    tabs = nbformat.v4.new_notebook()
+    tabs.cells = [nbformat.v4.new_code_cell("%load_ext lightnb"), nbformat.v4.new_code_cell(TABS_APP)]
+    tabs.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(tabs, root / "tabs.ipynb")
+    config = home / "config"
+    (config / "labconfig").mkdir(parents=True)
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_DATA_DIR": str(home / "user-data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    log = home / "jupyterlab.log"
+    command = [str(BINDER / "start"), sys.executable, "-m", "jupyterlab", "--no-browser",
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+               f"--ServerApp.base_url={PREFIX}", f"--IdentityProvider.token={token}",
+               f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
+               "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with log.open("w") as out:
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}{PREFIX}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if get(f"{url}api/status", token)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start ({server.poll()}):\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": url, "token": token, "env": env, "log": log, "root": root}
+    finally:
+        server.terminate()  # the server shuts its kernels down, and with them their apps and clusters
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+@pytest.mark.timeout(420)
+def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy(binder_lab):
+    url, token, env = binder_lab["url"], binder_lab["token"], binder_lab["env"]
+    # The panel is installed and enabled in this environment, as postBuild leaves it ...
+    listed = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert re.search(r"lightnb v[\d.]+ .*enabled.*OK", re.sub(r"\x1b\[\d+m", "", listed.stdout + listed.stderr))
+    # ... and the page under the prefix loads it, with the prefix as its base URL.
+    status, html = get(f"{url}lab/tree/quickstart.ipynb", token)
+    page_config = json.loads(re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                                       html, re.S).group(1))
+    assert page_config["baseUrl"] == PREFIX
+    assert "lightnb" in [extension["name"] for extension in page_config["federated_extensions"]]
+
+    node = shutil.which("node")
+    assert node, "node is missing: install Node.js >= 18"
+    assert (LABEXTENSION / "node_modules" / "playwright-core").is_dir(), "run scripts/setup (npm ci in labextension/)"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/setup does)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    done = subprocess.run([node, "ui-tests/binder.e2e.mjs"], cwd=LABEXTENSION, capture_output=True, text=True,
+                          timeout=360, env={**os.environ, "LAB_URL": url, "LAB_TOKEN": token,
+                                            "QUICKSTART": "quickstart.ipynb", "TABS": "tabs.ipynb",
+                                            "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("E2E-RESULT ")]
+    log = binder_lab["log"].read_text(errors="replace")[-4000:]
+    assert lines, f"no result (exit code {done.returncode}):\n{done.stdout}\n{done.stderr}\nJupyterLab log:\n{log}"
+    result = json.loads(lines[-1].removeprefix("E2E-RESULT "))
+    assert result["ok"], (f"{result['error']}\nsteps:\n" + "\n".join(result["steps"])
+                          + f"\noutputs:\n{result.get('outputs')}\nJupyterLab log:\n{log}")
+    # The quickstart ran through the prefix: its live view followed the app to its end, the form showed.
+    assert result["pagePath"].startswith(f"{PREFIX}lab/tree/quickstart.ipynb")
+    # (the app may have ended before the view first drew: what it shows is where the app ended)
+    assert result["appStages"][-1] == "stopped", result["appStages"]
+    assert "root.train" in result["trainRow"] and "succeeded" in result["trainRow"], result["trainRow"]
+    assert "lr" in result["formText"] and "steps" in result["formText"]
+    assert "results (lr, steps, loss): [[0.05, 40," in result["quickstartOutputs"]
+    assert "Traceback" not in result["quickstartOutputs"]
+    # The page of a work, in the view's tab, through jupyter-server-proxy under the prefix.
+    assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", result["frameSrc"]), result["frameSrc"]
+    assert result["frameText"] == "lightnb on Binder"
