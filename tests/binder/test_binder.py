@@ -267,3 +267,14 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     # The page of a work, in the view's tab, through jupyter-server-proxy under the prefix.
     assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", result["frameSrc"]), result["frameSrc"]
     assert result["frameText"] == "lightnb on Binder"
+
+
+def test_the_readme_badge_launches_this_repository_on_binder():
+    source = re.search(r'^Source = "https://github\.com/([^/"]+/[^/"]+)"$', (REPO / "pyproject.toml").read_text(),
+                       re.M).group(1)
+    readme = (REPO / "README.md").read_text()
+    badge = re.search(r"\[!\[Launch on Binder\]\(https://mybinder\.org/badge_logo\.svg\)\]\((\S+)\)", readme)
+    assert badge, "README.md has no Binder badge"
+    link = badge.group(1)
+    assert link.startswith(f"https://mybinder.org/v2/gh/{source}/HEAD?urlpath=lab/tree/notebooks/")
+    assert (REPO / "notebooks" / link.rsplit("notebooks/", 1)[1]).is_file()  # it opens a notebook that exists
