@@ -2,7 +2,7 @@
 (environment.yml, then postBuild once, then `start` wrapping the server at every launch), then `start` run for
 real around a JupyterLab under a JupyterHub-like prefix, with this environment's lightnb panel, and what a
 Binder user sees checked in headless Chromium: the quickstart notebook run and its live view rendered, and a
-page shown in a view tab through jupyter-server-proxy under the prefix (labextension/ui-tests/binder.e2e.mjs).
+TensorBoard shown in a view tab through jupyter-server-proxy under the prefix (labextension/ui-tests/binder.e2e.mjs).
 """
 
 from __future__ import annotations
@@ -103,55 +103,23 @@ def test_start_sets_the_proxy_url_under_the_prefix_and_execs_the_command():
 # -- the real thing: binder/start around JupyterLab under a prefix ------------------------------------------------
 
 TABS_APP = textwrap.dedent('''\
-    import http.server
-    import threading
-    import time
-
-    from lightnb import LightningApp, LightningFlow, LightningWork
+    from lightnb import LightningApp, LightningFlow
+    from lightnb.components import TensorBoardWork
 
 
-    class PageWork(LightningWork):
-        """Serves a small page on loopback until stopped."""
-
-        def __init__(self):
-            super().__init__(parallel=True)
-            self.url = ""
-            self.beats = 0
-
-        def run(self):
-            class Page(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    body = b"<html><body><h1>lightnb on Binder</h1></body></html>"
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/html")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-
-                def log_message(self, *args):
-                    pass
-
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            self.url = f"http://127.0.0.1:{server.server_port}/"
-            while True:  # until stopped: the next attribute set raises WorkStopped
-                time.sleep(0.5)
-                self.beats += 1
-
-
-    class Site(LightningFlow):
+    class Board(LightningFlow):
         def __init__(self):
             super().__init__()
-            self.page = PageWork()
+            self.tensorboard = TensorBoardWork("runs")
 
         def run(self):
-            self.page.run()
+            self.tensorboard.run()
 
         def configure_layout(self):
-            return [{"name": "page", "content": self.page}]
+            return [{"name": "TensorBoard", "content": self.tensorboard}]
 
 
-    app = LightningApp(Site())
+    app = LightningApp(Board())
     app.start()
     app
 ''')
@@ -264,9 +232,10 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     assert "lr" in result["formText"] and "steps" in result["formText"]
     assert "results (lr, steps, loss): [[0.05, 40," in result["quickstartOutputs"]
     assert "Traceback" not in result["quickstartOutputs"]
-    # The page of a work, in the view's tab, through jupyter-server-proxy under the prefix.
+    # TensorBoard, in the view's tab, through jupyter-server-proxy under the prefix.
     assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", result["frameSrc"]), result["frameSrc"]
-    assert result["frameText"] == "lightnb on Binder"
+    assert result["frameTitle"] == "TensorBoard", result
+    assert "No dashboards are active for the current data set." in result["frameText"], result["frameText"]
 
 
 def test_the_readme_badge_launches_this_repository_on_binder():
