@@ -73,7 +73,7 @@ def test_the_flagship_runs_twice_in_one_folder_and_ends_with_a_live_app(tmp_path
         run.comm_msg(form, {"method": "custom", "content": {"type": "submit", "values": {"epochs": "3"}}})
         health = poll(lambda: (h := httpx.get(api + "health", timeout=10).json())["model_version"] == 3 and h,
                       "the model trained from the form to be deployed", timeout=300, interval=0.5)
-        assert "trainer/version_2/checkpoints/epoch=2-" in health["checkpoint"]
+        assert "trainer/version_2/checkpoints/epoch=" in health["checkpoint"]
 
         # The last cell stops it: every work, and with them the servers.
         run.run_rest()
