@@ -1,10 +1,10 @@
 // What a Binder user sees, in a real headless Chromium driven by playwright-core: JupyterLab served under a
 // JupyterHub-like prefix (as binder/start launches it), the quickstart notebook run from the browser with its
-// live view and form rendered, and an app's page shown in a view tab through jupyter-server-proxy under that
-// prefix.
+// live view and form rendered; the flagship run with Run All, left running, its TensorBoard and Gradio tabs shown
+// through jupyter-server-proxy under that prefix, then stopped by its last cell.
 //
 // Expects a running JupyterLab (started by tests/binder/test_binder.py). Environment: LAB_URL (the server's
-// URL, prefix included, ends with /), LAB_TOKEN, QUICKSTART and TABS (notebook paths in the server's root),
+// URL, prefix included, ends with /), LAB_TOKEN, QUICKSTART and FLAGSHIP (notebook paths in the server's root),
 // ARTIFACTS (folder for screenshots), CHROMIUM (default /usr/bin/chromium).
 // Prints one line per step and, at the end, `E2E-RESULT {json}`; exits non-zero on the first failure.
 
@@ -15,7 +15,7 @@ import path from 'node:path';
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
 const QUICKSTART = required('QUICKSTART');
-const TABS = required('TABS');
+const FLAGSHIP = required('FLAGSHIP');
 const ARTIFACTS = process.env.ARTIFACTS || path.resolve('test-artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -64,9 +64,17 @@ async function openAndRunAll(notebook) {
   await page.evaluate(`window.jupyterapp.commands.execute('notebook:run-all-cells')`);
 }
 
-/** The text of every cell's output area of the notebook in front (errors included). */
+/** The outputs of each cell of the notebook in front, from its model (what the kernel sent; the page may not
+ * have drawn cells scrolled out of sight). */
+async function cellOutputs() {
+  return page.evaluate(`${current}.content.widgets.map(c => c.model.type === 'code' ? c.model.outputs.toJSON() : [])`);
+}
+
+/** The text of every output of the notebook in front: streams, text results, errors. */
 async function outputs() {
-  return page.evaluate(`[...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output')].map(e => e.innerText).join('\\n')`);
+  const cells = await cellOutputs();
+  return cells.flat().map(o => o.text || (o.data && o.data['text/plain']) || (o.traceback || []).join('\n') || '')
+    .join('\n');
 }
 
 let failure = null;
@@ -97,23 +105,49 @@ try {
   await view.scrollIntoViewIfNeeded();
   await view.screenshot({ path: path.join(ARTIFACTS, 'binder-quickstart-view.png') });
 
-  step("open an app with TensorBoard; its view's tab shows TensorBoard through the proxy under the prefix");
-  await openAndRunAll(TABS);
-  const tabView = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .lnb-app').first();
-  await tabView.waitFor({ timeout: 120000 });
-  const tab = tabView.locator('button.lnb-tab', { hasText: 'TensorBoard' });
-  await tab.waitFor({ timeout: 120000 });
-  await tab.click();
-  const frame = tabView.locator('iframe.lnb-frame');
-  await frame.waitFor({ timeout: 120000 });
-  result.frameSrc = await frame.getAttribute('src');
-  // TensorBoard's page is an app of its own: its scripts and data load through the proxy, under the prefix.
-  const inner = await (await frame.elementHandle()).contentFrame();
-  await inner.waitForFunction(() => document.body && /No dashboards are active|Scalars/.test(document.body.innerText),
-    null, { timeout: 90000, polling: 500 });
-  result.frameTitle = await inner.title();
-  result.frameText = (await inner.evaluate(() => document.body.innerText)).slice(0, 1000);
-  await page.screenshot({ path: path.join(ARTIFACTS, 'binder-tab.png') });
+  step('the flagship: Run All trains and deploys, then stops on purpose with the app left running');
+  await openAndRunAll(FLAGSHIP);
+  await page.waitForFunction(
+    `${current}.content.widgets.some(c => c.model.type === 'code' && c.model.outputs.toJSON().some(o => o.ename === 'KeepPlaying'))`,
+    null, { timeout: 300000, polling: 500 });
+  result.pauseMessage = (await outputs()).split('\n').find(line => line.includes('Run All stops here')) || null;
+  const flagship = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .lnb-app').first();
+  await flagship.waitFor({ timeout: 60000 });
+  const flagshipStage = async () => ((await flagship.locator('.lnb-header .lnb-stage').first().getAttribute('class')) || '').replace(/.*lnb-stage-/, '');
+  result.flagshipStageAfterRunAll = await flagshipStage();
+  const last = (await cellOutputs()).length - 1;
+  // The kernel aborted the cells Run All had queued after the pause: the stop cell did not run.
+  await page.waitForFunction(`${current}.sessionContext.session?.kernel?.status === 'idle'`, null, { timeout: 60000 });
+  result.stopCellOutputsAfterRunAll = (await cellOutputs())[last].length;
+
+  step("its TensorBoard tab shows the runs, through the proxy under the prefix");
+  const frameOf = async (name, pattern) => {
+    await flagship.locator('button.lnb-tab', { hasText: name }).click();
+    const frame = flagship.locator('.lnb-body iframe.lnb-frame').first();
+    await frame.waitFor({ timeout: 60000 });
+    const src = await frame.getAttribute('src');
+    const inner = await (await frame.elementHandle()).contentFrame();
+    await inner.waitForFunction(new Function(`return document.body && ${pattern}.test(document.body.innerText)`),
+      null, { timeout: 120000, polling: 500 });
+    return { src, title: await inner.title(), text: (await inner.evaluate(() => document.body.innerText)).slice(0, 2000) };
+  };
+  result.tensorboard = await frameOf('TensorBoard', '/trainer\\/version_1/');
+  await flagship.screenshot({ path: path.join(ARTIFACTS, 'binder-flagship-tensorboard.png') });
+
+  step("its Gradio tab shows the deployed model's page, through the proxy under the prefix");
+  result.gradio = await frameOf('Gradio', "/What the model thinks/");
+  await flagship.screenshot({ path: path.join(ARTIFACTS, 'binder-flagship-gradio.png') });
+
+  step('running the last cell stops the app');
+  await page.evaluate(`${current}.content.activeCellIndex = ${last}`);
+  await page.evaluate(`window.jupyterapp.commands.execute('notebook:run-cell')`);
+  const stopBy = Date.now() + 120000;
+  while ((await flagshipStage()) !== 'stopped') {
+    check(Date.now() < stopBy, 'the app did not stop within 120 s of running the last cell');
+    await new Promise(resolve => setTimeout(resolve, 300));
+  }
+  await page.waitForFunction(`${current}.content.widgets[${last}].model.outputs.length > 0`, null, { timeout: 60000 });
+  result.stopCellText = (await cellOutputs())[last].map(o => o.text || '').join('');
   step('done');
 } catch (error) {
   failure = error;

@@ -1,8 +1,9 @@
 """Binder (repo2docker) set-up, without a Docker engine: binder/ checked against what repo2docker does with it
 (environment.yml, then postBuild once, then `start` wrapping the server at every launch), then `start` run for
 real around a JupyterLab under a JupyterHub-like prefix, with this environment's lightnb panel, and what a
-Binder user sees checked in headless Chromium: the quickstart notebook run and its live view rendered, and a
-TensorBoard shown in a view tab through jupyter-server-proxy under the prefix (labextension/ui-tests/binder.e2e.mjs).
+Binder user sees checked in headless Chromium (labextension/ui-tests/binder.e2e.mjs): the quickstart notebook run
+and its live view rendered; the flagship run with Run All, left running, its TensorBoard and Gradio pages shown
+in the view's tabs through jupyter-server-proxy under the prefix, then stopped by its last cell.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import socket
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
@@ -102,29 +101,6 @@ def test_start_sets_the_proxy_url_under_the_prefix_and_execs_the_command():
 
 # -- the real thing: binder/start around JupyterLab under a prefix ------------------------------------------------
 
-TABS_APP = textwrap.dedent('''\
-    from lightnb import LightningApp, LightningFlow
-    from lightnb.components import TensorBoardWork
-
-
-    class Board(LightningFlow):
-        def __init__(self):
-            super().__init__()
-            self.tensorboard = TensorBoardWork("runs")
-
-        def run(self):
-            self.tensorboard.run()
-
-        def configure_layout(self):
-            return [{"name": "TensorBoard", "content": self.tensorboard}]
-
-
-    app = LightningApp(Board())
-    app.start()
-    app
-''')
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,11 +120,8 @@ def binder_lab(tmp_path):
     home = tmp_path / "home"
     root = home / "notebooks"
     root.mkdir(parents=True)
-    shutil.copy(REPO / "notebooks" / "quickstart.ipynb", root)
-    tabs = nbformat.v4.new_notebook()
-    tabs.cells = [nbformat.v4.new_code_cell("%load_ext lightnb"), nbformat.v4.new_code_cell(TABS_APP)]
-    tabs.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(tabs, root / "tabs.ipynb")
+    for name in ("quickstart.ipynb", "train_deploy_diagnose.ipynb"):
+        shutil.copy(REPO / "notebooks" / name, root)
     config = home / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -216,7 +189,7 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     ARTIFACTS.mkdir(exist_ok=True)
     done = subprocess.run([node, "ui-tests/binder.e2e.mjs"], cwd=LABEXTENSION, capture_output=True, text=True,
                           timeout=360, env={**os.environ, "LAB_URL": url, "LAB_TOKEN": token,
-                                            "QUICKSTART": "quickstart.ipynb", "TABS": "tabs.ipynb",
+                                            "QUICKSTART": "quickstart.ipynb", "FLAGSHIP": "train_deploy_diagnose.ipynb",
                                             "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM})
     lines = [line for line in done.stdout.splitlines() if line.startswith("E2E-RESULT ")]
     log = binder_lab["log"].read_text(errors="replace")[-4000:]
@@ -232,10 +205,19 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     assert "lr" in result["formText"] and "steps" in result["formText"]
     assert "results (lr, steps, loss): [[0.05, 40," in result["quickstartOutputs"]
     assert "Traceback" not in result["quickstartOutputs"]
-    # TensorBoard, in the view's tab, through jupyter-server-proxy under the prefix.
-    assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", result["frameSrc"]), result["frameSrc"]
-    assert result["frameTitle"] == "TensorBoard", result
-    assert "No dashboards are active for the current data set." in result["frameText"], result["frameText"]
+    # The flagship, run with Run All: it stopped on purpose before its last cell, with the app left running ...
+    assert result["pauseMessage"] == ("The app keeps running: Run All stops here on purpose. Run the last cell to "
+                                      "stop the app.")
+    assert result["flagshipStageAfterRunAll"] == "running"
+    assert result["stopCellOutputsAfterRunAll"] == 0
+    # ... its TensorBoard and Gradio pages in the view's tabs, through jupyter-server-proxy under the prefix ...
+    for page in (result["tensorboard"], result["gradio"]):
+        assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", page["src"]), page["src"]
+    assert result["tensorboard"]["title"] == "TensorBoard"
+    assert "trainer/version_0" in result["tensorboard"]["text"] and "trainer/version_1" in result["tensorboard"]["text"]
+    assert "What the model thinks sin(3x) is" in result["gradio"]["text"]
+    # ... and its last cell stopped it.
+    assert result["stopCellText"].startswith("stopped — {"), result["stopCellText"]
 
 
 def test_the_readme_badge_launches_this_repository_on_binder():
