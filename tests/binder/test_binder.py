@@ -38,14 +38,12 @@ def locked_versions() -> dict[str, str]:
     return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))
 
 
-def test_the_environment_is_the_one_the_package_and_the_lock_were_made_for():
+def test_the_environment_is_one_the_package_supports():
     environment = yaml.safe_load((BINDER / "environment.yml").read_text())
     dependencies = {str(d).split("=")[0]: str(d) for d in environment["dependencies"] if isinstance(d, str)}
     python = dependencies["python"].split("=", 1)[1]
     requires = re.search(r'^requires-python = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M).group(1)
     assert python in SpecifierSet(requires), f"environment.yml's python {python} is outside {requires}"
-    # The lock was written by this Python: the environment must be the same minor version.
-    assert python == f"{sys.version_info.major}.{sys.version_info.minor}"
     assert int(dependencies["nodejs"].split("=", 1)[1]) >= 18  # builds the panel while installing lightnb
     assert "pip" in dependencies
     # Nothing else may come from conda: everything else is pinned by the lock, installed by postBuild.
