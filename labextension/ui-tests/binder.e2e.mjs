@@ -1,10 +1,11 @@
 // What a Binder user sees, in a real headless Chromium driven by playwright-core: JupyterLab served under a
 // JupyterHub-like prefix (as binder/start launches it), the quickstart notebook run from the browser with its
 // live view and form rendered; the flagship run with Run All, left running, its TensorBoard and Gradio tabs shown
-// through jupyter-server-proxy under that prefix, then stopped by its last cell.
+// through jupyter-server-proxy under that prefix, then stopped by its last cell; the existing scripts' Gradio page
+// predicting and their TensorBoard showing its run, in the view's tabs through that proxy.
 //
 // Expects a running JupyterLab (started by tests/binder/test_binder.py). Environment: LAB_URL (the server's
-// URL, prefix included, ends with /), LAB_TOKEN, QUICKSTART and FLAGSHIP (notebook paths in the server's root),
+// URL, prefix included, ends with /), LAB_TOKEN, QUICKSTART, FLAGSHIP and EXISTING (notebook paths in the server's root),
 // ARTIFACTS (folder for screenshots), CHROMIUM (default /usr/bin/chromium).
 // Prints one line per step and, at the end, `E2E-RESULT {json}`; exits non-zero on the first failure.
 
@@ -16,6 +17,7 @@ const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
 const QUICKSTART = required('QUICKSTART');
 const FLAGSHIP = required('FLAGSHIP');
+const EXISTING = required('EXISTING');
 const ARTIFACTS = process.env.ARTIFACTS || path.resolve('test-artifacts');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
@@ -54,14 +56,43 @@ page.on('pageerror', error => result.consoleErrors.push(`page error: ${error.mes
 
 const current = 'window.jupyterapp.shell.currentWidget';
 
-/** Open a notebook through the prefix, wait for its kernel, run all its cells. */
-async function openAndRunAll(notebook) {
+/** Open a notebook through the prefix and wait for its kernel. */
+async function open(notebook) {
   await page.goto(`${LAB_URL}lab/tree/${notebook}?token=${TOKEN}`, { waitUntil: 'domcontentloaded' });
   await page.waitForFunction(() => window.jupyterapp !== undefined, null, { timeout: 90000 });
   await page.waitForFunction(
     `${current}?.context?.path === ${JSON.stringify(notebook)} && ${current}.sessionContext.session?.kernel?.status === 'idle'`,
     null, { timeout: 90000, polling: 200 });
-  await page.evaluate(`window.jupyterapp.commands.execute('notebook:run-all-cells')`);
+}
+
+async function runCommand(id) {
+  await page.evaluate(`window.jupyterapp.commands.execute(${JSON.stringify(id)})`);
+}
+
+async function openAndRunAll(notebook) {
+  await open(notebook);
+  await runCommand('notebook:run-all-cells');
+}
+
+/** Wait until some output of the notebook in front holds `text`. */
+async function waitForOutput(text, timeout) {
+  const end = Date.now() + timeout;
+  while (!(await outputs()).includes(text)) {
+    check(Date.now() < end, `no output holds ${JSON.stringify(text)} after ${timeout / 1000} s`);
+    await new Promise(resolve => setTimeout(resolve, 500));
+  }
+}
+
+/** Click the view's tab `name` and wait until its page (an iframe) shows `pattern`; returns the frame. */
+async function openTab(view, name, pattern) {
+  await view.locator('button.lnb-tab', { hasText: name }).click();
+  const frame = view.locator('.lnb-body iframe.lnb-frame').first();
+  await frame.waitFor({ timeout: 60000 });
+  const src = await frame.getAttribute('src');
+  const inner = await (await frame.elementHandle()).contentFrame();
+  await inner.waitForFunction(new Function(`return document.body && ${pattern}.test(document.body.innerText)`),
+    null, { timeout: 120000, polling: 500 });
+  return { src, inner };
 }
 
 /** The outputs of each cell of the notebook in front, from its model (what the kernel sent; the page may not
@@ -122,13 +153,7 @@ try {
 
   step("its TensorBoard tab shows the runs, through the proxy under the prefix");
   const frameOf = async (name, pattern) => {
-    await flagship.locator('button.lnb-tab', { hasText: name }).click();
-    const frame = flagship.locator('.lnb-body iframe.lnb-frame').first();
-    await frame.waitFor({ timeout: 60000 });
-    const src = await frame.getAttribute('src');
-    const inner = await (await frame.elementHandle()).contentFrame();
-    await inner.waitForFunction(new Function(`return document.body && ${pattern}.test(document.body.innerText)`),
-      null, { timeout: 120000, polling: 500 });
+    const { src, inner } = await openTab(flagship, name, pattern);
     return { src, title: await inner.title(), text: (await inner.evaluate(() => document.body.innerText)).slice(0, 2000) };
   };
   result.tensorboard = await frameOf('TensorBoard', '/trainer\\/version_1/');
@@ -148,6 +173,31 @@ try {
   }
   await page.waitForFunction(`${current}.content.widgets[${last}].model.outputs.length > 0`, null, { timeout: 60000 });
   result.stopCellText = (await cellOutputs())[last].map(o => o.text || '').join('');
+
+  step('existing scripts: the cells above "Train again" run; the Gradio page of serve.py predicts through the proxy');
+  await open(EXISTING);
+  const again = await page.evaluate(
+    `${current}.content.widgets.findIndex(c => c.model.sharedModel.getSource().startsWith('## Train again'))`);
+  check(again > 0, 'the notebook has a "Train again" section');
+  await page.evaluate(`${current}.content.activeCellIndex = ${again}`);
+  await runCommand('notebook:run-all-above');
+  await waitForOutput('serve.py printed:', 300000);
+  const scripts = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .lnb-app').first();
+  const gradio = await openTab(scripts, 'Gradio', '/A model trained by train.py/');
+  result.scriptsGradioSrc = gradio.src;
+  await gradio.inner.locator('input[type=number]').first().fill('0.5');
+  await gradio.inner.getByRole('button', { name: 'Submit' }).click();
+  await gradio.inner.waitForFunction(
+    () => [...document.querySelectorAll('input[type=number]')].slice(1).some(e => e.value && e.value !== '0'),
+    null, { timeout: 60000, polling: 300 });
+  result.scriptsPrediction = Number(await gradio.inner.locator('input[type=number]').nth(1).inputValue());
+  await scripts.screenshot({ path: path.join(ARTIFACTS, 'binder-scripts-gradio.png') });
+  const board = await openTab(scripts, 'TensorBoard', '/lr_0\\.03/');
+  result.scriptsTensorBoardSrc = board.src;
+  step('the rest of the notebook stops the app and its processes');
+  await page.evaluate(`${current}.content.activeCellIndex = ${again}`);
+  await runCommand('notebook:run-all-below');
+  await waitForOutput('TensorBoard still answers: False', 300000);
   step('done');
 } catch (error) {
   failure = error;

@@ -3,12 +3,14 @@
 real around a JupyterLab under a JupyterHub-like prefix, with this environment's lightnb panel, and what a
 Binder user sees checked in headless Chromium (labextension/ui-tests/binder.e2e.mjs): the quickstart notebook run
 and its live view rendered; the flagship run with Run All, left running, its TensorBoard and Gradio pages shown
-in the view's tabs through jupyter-server-proxy under the prefix, then stopped by its last cell.
+in the view's tabs through jupyter-server-proxy under the prefix, then stopped by its last cell; and a plain Gradio
+script's page predicting through that proxy (existing_scripts).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -118,8 +120,9 @@ def binder_lab(tmp_path):
     home = tmp_path / "home"
     root = home / "notebooks"
     root.mkdir(parents=True)
-    for name in ("quickstart.ipynb", "train_deploy_diagnose.ipynb"):
+    for name in ("quickstart.ipynb", "train_deploy_diagnose.ipynb", "existing_scripts.ipynb"):
         shutil.copy(REPO / "notebooks" / name, root)
+    shutil.copytree(REPO / "notebooks" / "scripts", root / "scripts")
     config = home / "config"
     (config / "labconfig").mkdir(parents=True)
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -166,7 +169,7 @@ def binder_lab(tmp_path):
             server.wait(10)
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy(binder_lab):
     url, token, env = binder_lab["url"], binder_lab["token"], binder_lab["env"]
     # The panel is installed and enabled in this environment, as postBuild leaves it ...
@@ -186,8 +189,9 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/setup does)"
     ARTIFACTS.mkdir(exist_ok=True)
     done = subprocess.run([node, "ui-tests/binder.e2e.mjs"], cwd=LABEXTENSION, capture_output=True, text=True,
-                          timeout=360, env={**os.environ, "LAB_URL": url, "LAB_TOKEN": token,
+                          timeout=540, env={**os.environ, "LAB_URL": url, "LAB_TOKEN": token,
                                             "QUICKSTART": "quickstart.ipynb", "FLAGSHIP": "train_deploy_diagnose.ipynb",
+                                            "EXISTING": "existing_scripts.ipynb",
                                             "ARTIFACTS": str(ARTIFACTS), "CHROMIUM": CHROMIUM})
     lines = [line for line in done.stdout.splitlines() if line.startswith("E2E-RESULT ")]
     log = binder_lab["log"].read_text(errors="replace")[-4000:]
@@ -216,6 +220,11 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
     assert "What the model thinks sin(3x) is" in result["gradio"]["text"]
     # ... and its last cell stopped it.
     assert result["stopCellText"].startswith("stopped — {"), result["stopCellText"]
+    # A plain Gradio script (serve.py), through the proxy under the prefix: its page predicts (its API calls
+    # go back through the proxy), next to TensorBoard run as a command line.
+    for src in (result["scriptsGradioSrc"], result["scriptsTensorBoardSrc"]):
+        assert re.fullmatch(rf"(http://127\.0\.0\.1:\d+)?{PREFIX}proxy/\d+/", src), src
+    assert abs(result["scriptsPrediction"] - math.sin(1.5)) < 0.3, result["scriptsPrediction"]
 
 
 def test_the_readme_badge_launches_this_repository_on_binder():
