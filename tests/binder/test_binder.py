@@ -113,6 +113,17 @@ def get(url: str, token: str) -> tuple[int, str]:
         return answer.status, answer.read().decode()
 
 
+@pytest.fixture(scope="session")
+def playwright() -> Path:
+    """labextension/ with its locked Node dependencies, playwright-core among them (scripts/setup installs
+    them; this only fills in what is missing, as the panel's browser test does)."""
+    npm = shutil.which("npm")
+    assert npm, "npm is missing: install Node.js >= 18 (scripts/setup says how)"
+    if not (LABEXTENSION / "node_modules" / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=LABEXTENSION, check=True, timeout=600)
+    return LABEXTENSION / "node_modules" / "playwright-core"
+
+
 @pytest.fixture
 def binder_lab(tmp_path):
     """`binder/start jupyter lab` as Binder launches it: under a JupyterHub-like prefix, the extensions this
@@ -170,7 +181,7 @@ def binder_lab(tmp_path):
 
 
 @pytest.mark.timeout(600)
-def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy(binder_lab):
+def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy(binder_lab, playwright):
     url, token, env = binder_lab["url"], binder_lab["token"], binder_lab["env"]
     # The panel is installed and enabled in this environment, as postBuild leaves it ...
     listed = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"], env=env,
@@ -185,7 +196,7 @@ def test_binder_start_serves_the_gallery_under_a_prefix_with_the_panel_and_proxy
 
     node = shutil.which("node")
     assert node, "node is missing: install Node.js >= 18"
-    assert (LABEXTENSION / "node_modules" / "playwright-core").is_dir(), "run scripts/setup (npm ci in labextension/)"
+    assert playwright.is_dir(), "labextension/package-lock.json should install playwright-core"
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (scripts/setup does)"
     ARTIFACTS.mkdir(exist_ok=True)
     done = subprocess.run([node, "ui-tests/binder.e2e.mjs"], cwd=LABEXTENSION, capture_output=True, text=True,
