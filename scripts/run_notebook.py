@@ -1,6 +1,9 @@
 """Execute a notebook top to bottom in a real kernel, printing each cell's text output as it finishes.
 
     python scripts/run_notebook.py notebooks/train_deploy_diagnose.ipynb [--save executed.ipynb]
+
+Cells tagged ``skip-execution`` are skipped, as nbclient skips them: the flagship's cell that stops JupyterLab's
+"Run All" with its app left running is one; the cell after it stops the app, so the run ends.
 """
 
 from __future__ import annotations
