@@ -2,10 +2,11 @@
 
 Run:  python benchmarks/compare_revisions.py REV [--rounds 2] -- benchmarks/core_engine.py --trials 3
 
-The same benchmark script (the working tree's) runs alternately with lightnb imported from REV (checked out
-in a temporary git worktree) and from the working tree, ``--rounds`` times each, so that both see the same
-machine at the same moments. Every line holding ``p50`` / ``p99`` / ``%`` figures is printed for both, one
-under the other, round by round; the full outputs are kept next to each other under ``--keep DIR`` if asked.
+The benchmark runs alternately as it is at REV (checked out in a temporary git worktree: its own script, its
+own lightnb, its own test helpers — a kernel it starts imports that lightnb) and as it is in the working tree,
+``--rounds`` times each, so that both see the same machine at the same moments. Every line holding ``p50`` /
+``p99`` / ``%`` figures is printed for both, one under the other, round by round; the full outputs are kept
+next to each other under ``--keep DIR`` if asked.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ FIGURE = re.compile(r"(p50|p99|%|ratio|iteration|lag)")
 
 def run(tree: Path, script: list[str]) -> str:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, *script], cwd=REPO, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *script], cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{script[0]} failed on {tree}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
