@@ -3,7 +3,8 @@
 Run:  python benchmarks/core_engine.py [--trials 5] [--only latency,start,idle,scale,pass]
 
 Every figure is measured on lightnb's embedded LocalCluster (a fresh one per trial: `LightningApp(root)` with
-no cluster argument), with baselines measured side by side on the same kind of cluster: a bare Dask task
+no cluster argument, the warm cluster turned off — benchmarks/live_development.py measures that one), with
+baselines measured side by side on the same kind of cluster: a bare Dask task
 (submit → task entry) and a bare `Worker.log_event` → `Client.subscribe_topic` message. Latencies compare
 `time.time()` taken in two processes of this host (one clock). Targets (issue "Core engine"):
 
@@ -297,6 +298,7 @@ def bench_pass(trials: int) -> None:
 
 
 def main() -> None:
+    os.environ["LIGHTNB_WARM_CLUSTER"] = "0"  # a fresh embedded cluster per trial, as the figures say
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--only", default="latency,start,idle,scale,pass")
