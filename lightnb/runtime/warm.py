@@ -123,8 +123,11 @@ def worker_pids() -> list[int]:
     shutdown)."""
     with _lock:
         cluster = _cluster
-    if cluster is None:
-        return []
+    return [] if cluster is None else worker_pids_of(cluster)
+
+
+def worker_pids_of(cluster: Any) -> list[int]:
+    """The process ids of a LocalCluster's worker processes."""
     pids = []
     for worker in list(getattr(cluster, "workers", {}).values()):
         process = getattr(getattr(worker, "process", None), "process", None)  # Nanny → AsyncProcess → Process

@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 from ..app import LightningApp, running_apps
+from ..runtime.warm import worker_pids_of
 from ..session import stop_apps
 
 STOP_SECONDS = 2.0  # the apps' share of the server's shutdown wait; then leftover processes are ended
@@ -82,7 +83,7 @@ def _owned_processes(apps: list[LightningApp]) -> list[Any]:
         connection = getattr(getattr(app.loop, "executor", None), "connection", None)
         if connection is None or not connection.owns_cluster:
             continue
-        found += _descendants(_worker_pids(connection.cluster))
+        found += _descendants(worker_pids_of(connection.cluster))
     return found
 
 
@@ -96,16 +97,6 @@ def _descendants(pids: list[int]) -> list[Any]:
             process = psutil.Process(pid)
             found += [process, *process.children(recursive=True)]
     return found
-
-
-def _worker_pids(cluster: Any) -> list[int]:
-    pids = []
-    for worker in list(getattr(cluster, "workers", {}).values()):
-        process = getattr(getattr(worker, "process", None), "process", None)  # Nanny → AsyncProcess → Process
-        pid = getattr(process, "pid", None)
-        if isinstance(pid, int):
-            pids.append(pid)
-    return pids
 
 
 def _end_processes(processes: list[Any], grace: float = 1.0) -> None:
