@@ -200,7 +200,6 @@ def test_a_record_killed_at_random_moments_of_heavy_writing_stays_readable(tmp_p
     storage = tmp_path / "storage"
     variables = {**script_env(), "STORAGE": str(storage)}
     randomly = random.Random(7)
-    counters: list[int] = []
     for attempt in range(4):
         process = subprocess.Popen([sys.executable, "chatty.py"], cwd=tmp_path, env=variables,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -214,8 +213,6 @@ def test_a_record_killed_at_random_moments_of_heavy_writing_stays_readable(tmp_p
             process.wait(30)
         recorded = record.read()  # never torn: whatever moment the kill landed on
         assert len([name for name in recorded.components if name.startswith("root.works.")]) == 20
-        counters.append(recorded.components["root.works.0"]["vars"]["counter"])
-    assert all(counter >= 0 for counter in counters)
 
 
 def test_the_durable_apps_notebook_shows_a_crash_and_the_resume(tmp_path, monkeypatch) -> None:

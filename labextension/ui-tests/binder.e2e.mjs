@@ -12,6 +12,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { check, required, stepper } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -23,26 +24,7 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const result = { steps: [], consoleErrors: [], appStages: [] };
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`set ${name}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function step(message) {
-  const line = `[${new Date().toISOString().slice(11, 19)}] ${message}`;
-  result.steps.push(line);
-  console.log(line);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
+const step = stepper(result);
 
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const browser = await chromium.launch({

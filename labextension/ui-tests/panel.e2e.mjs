@@ -11,6 +11,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { check, required, stepper } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -33,26 +34,7 @@ const result = {
   warnings: []
 };
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`set ${name}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function step(message) {
-  const line = `[${new Date().toISOString().slice(11, 19)}] ${message}`;
-  result.steps.push(line);
-  console.log(line);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
+const step = stepper(result);
 
 /** Poll `read()` until `accept(value)`, recording every distinct value in `history`. */
 async function waitFor(read, accept, what, { timeout = 60000, interval = 100, history = null } = {}) {
@@ -305,7 +287,9 @@ try {
   await activateNotebook();
   await setActiveCell(reportCell);
   await runCommand('notebook:run-cell');
-  const output = page.locator('.jp-Notebook .jp-Cell').nth(reportCell).locator('.jp-OutputArea-output');
+  // Found by its text, not its index: JupyterLab renders only the cells in sight, so indices shift.
+  const output = page.locator(".jp-Notebook .jp-Cell", { hasText: 'print("APP STAGE:"' })
+    .locator('.jp-OutputArea-output');
   await waitFor(
     async () => (await output.allInnerTexts()).join('\n'),
     text => text.includes('APP STAGE: stopped'),

@@ -12,6 +12,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
+import { check, required, stepper } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -25,26 +26,7 @@ const PANEL = '#lightnb-apps-panel';
 
 const result = { steps: [], problems: [], consoleErrors: [], pageErrors: [] };
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`set ${name}`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function step(message) {
-  const line = `[${new Date().toISOString().slice(11, 19)}] ${message}`;
-  result.steps.push(line);
-  console.log(line);
-}
-
-function check(condition, message) {
-  if (!condition) {
-    throw new Error(message);
-  }
-}
+const step = stepper(result);
 
 /** A check that does not stop the test: every problem the user would see is reported at the end. */
 function expect(condition, message) {

@@ -1,0 +1,27 @@
+// What the browser tests share: reading their settings, logging their steps, stopping at a failed check.
+
+/** The environment variable `name`, or exit 2 saying it must be set. */
+export function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`set ${name}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+/** A `step(message)` that logs the message with the time and keeps it in `result.steps`. */
+export function stepper(result) {
+  return (message) => {
+    const line = `[${new Date().toISOString().slice(11, 19)}] ${message}`;
+    result.steps.push(line);
+    console.log(line);
+  };
+}
+
+/** Stop the test with `message` unless `condition` holds. */
+export function check(condition, message) {
+  if (!condition) {
+    throw new Error(message);
+  }
+}
