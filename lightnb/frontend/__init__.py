@@ -8,9 +8,9 @@ state through :class:`lightnb.utilities.state.AppState`.
 
 from .base import Frontend
 from .panel import PanelFrontend
-from .runner import RunningFrontend, running_frontends
+from .runner import RunningFrontend, app_state, running_frontends
 from .streamlit import StreamlitFrontend
 from .web import StaticWebFrontend
 
 __all__ = ["Frontend", "PanelFrontend", "RunningFrontend", "StaticWebFrontend", "StreamlitFrontend",
-           "running_frontends"]
+           "app_state", "running_frontends"]

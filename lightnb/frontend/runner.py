@@ -23,7 +23,7 @@ from typing import Any
 
 from ..app import LightningApp, all_apps, on_app_start
 from ..core.flow import LightningFlow
-from ..utilities.state import ENV_COMPONENT, ENV_TOKEN, ENV_URL
+from ..utilities.state import ENV_COMPONENT, ENV_TOKEN, ENV_URL, AppState
 from .base import Frontend, wait_until_serving
 from .state_server import StateServer
 
@@ -108,9 +108,8 @@ class AppFrontends:
             if self._closed:
                 running.error = f"the app {self.app.name} has ended"
                 return running
-            if self._state is None:
-                self._state = StateServer(self.app)
-            env = {ENV_URL: self._state.url, ENV_TOKEN: self._state.token, ENV_COMPONENT: flow.name}
+            state = self._endpoint()
+            env = {ENV_URL: state.url, ENV_TOKEN: state.token, ENV_COMPONENT: flow.name}
             frontend.flow = flow
             try:
                 frontend.start_server(HOST, port, env)
@@ -119,6 +118,19 @@ class AppFrontends:
                                 f"{error}"
             self._running[key] = running
             return running
+
+    def _endpoint(self) -> StateServer:
+        """(lock held) The app's state endpoint, started with its first user."""
+        if self._state is None:
+            self._state = StateServer(self.app)
+        return self._state
+
+    def state_endpoint(self) -> StateServer:
+        """The app's state endpoint (started now if no frontend started it)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the app {self.app.name} has ended: its state endpoint is closed")
+            return self._endpoint()
 
     def wait_ready(self, started: Iterable[RunningFrontend], timeout: float) -> None:
         """Wait until each started frontend answers; one that fails or never answers gets its ``error`` and
@@ -169,6 +181,16 @@ def running_frontends(app: LightningApp) -> list[RunningFrontend]:
     with _by_app_lock:
         found = _by_app.get(app)
     return [] if found is None else found.running
+
+
+def app_state(app: LightningApp, component: str = "root") -> AppState:
+    """The :class:`AppState` of ``component`` of the running ``app``, as a frontend's page receives it: a
+    cell or a test drives the app the way its page does (``state.lr = 0.1`` reaches the flow between passes).
+    """
+    if app.loop is None or app.loop.done.is_set():
+        raise RuntimeError(f"app_state() reaches a running app; {app.name} is {app.stage}")
+    endpoint = frontends_of(app).state_endpoint()
+    return AppState(endpoint.url, endpoint.token, component)
 
 
 def _app_of(flow: LightningFlow) -> LightningApp | None:
