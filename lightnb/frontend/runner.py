@@ -193,6 +193,18 @@ def app_state(app: LightningApp, component: str = "root") -> AppState:
     return AppState(endpoint.url, endpoint.token, component)
 
 
+def frontend_url(flow: LightningFlow) -> str | None:
+    """The address of the first frontend ``flow`` serves while its app runs (the side panel links it)."""
+    with _by_app_lock:
+        entries = list(_by_app.items())
+    for app, frontends in entries:
+        if app.root is flow.root and not frontends._closed:
+            for running in frontends.running:
+                if running.flow == flow.name and running.error is None:
+                    return running.url
+    return None
+
+
 def _app_of(flow: LightningFlow) -> LightningApp | None:
     root = flow.root
     for app in reversed(all_apps()):

@@ -22,9 +22,17 @@ import psutil
 import pytest
 
 from lightnb import LightningApp, LightningFlow, LightningWork
-from lightnb.frontend import Frontend, PanelFrontend, StaticWebFrontend, StreamlitFrontend, running_frontends
+from lightnb.frontend import (
+    Frontend,
+    PanelFrontend,
+    StaticWebFrontend,
+    StreamlitFrontend,
+    app_state,
+    running_frontends,
+)
 from lightnb.frontend.runner import frontends_of
 from lightnb.ui.layout import layout_tabs
+from lightnb.ui.model import describe
 from lightnb.utilities.state import AppState, AppStateError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,8 +190,10 @@ def test_app_state_reads_writes_and_refuses_with_reasons():
         assert running.error is None and status_of(running.url) == 200
         (tab,) = layout_tabs(app.root)
         assert (tab["name"], tab["kind"], tab["url"]) == ("root", "url", running.url)  # a bare frontend's tab
-        endpoint = frontends_of(app)._state
-        state = AppState(endpoint.url, endpoint.token, "root")
+        # The flow's row of the app view and the side panel links the page.
+        assert describe(app, app.root)["url"] == running.url and describe(app, app.root.train)["url"] is None
+        state = app_state(app)  # as the page gets it
+        endpoint = frontends_of(app).state_endpoint()
         assert (state.lr, state.epochs, state.train.progress) == (0.1, 3, 0.5)
         assert state.vars == {"lr": 0.1, "epochs": 3, "seen": 0.1}
         state.lr = 0.4
@@ -205,6 +215,8 @@ def test_app_state_reads_writes_and_refuses_with_reasons():
     assert status_of(running.url) is None
     with pytest.raises(AppStateError, match="cannot be reached"):
         _ = AppState(endpoint.url, endpoint.token, "root").lr
+    with pytest.raises(RuntimeError, match=r"app_state\(\) reaches a running app; WithFrontend is stopped"):
+        app_state(app)
 
 
 def test_app_state_outside_a_frontend_says_what_it_needs(monkeypatch):
