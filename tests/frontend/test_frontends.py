@@ -374,10 +374,13 @@ def streamlit_processes(pid: int) -> list[psutil.Process]:
             if "lightnb.frontend.launch" in " ".join(child.cmdline())]
 
 
-def test_lightnb_run_prints_the_page_and_ctrl_c_ends_it(tmp_path):
+def test_lightnb_run_prints_the_page_and_ctrl_c_ends_it(tmp_path, browser_tools):
     process, url = start_script(tmp_path)
     try:
         assert url.startswith("http://127.0.0.1:") and status_of(url) == 200
+        # The page draws: the app file's render function reached Streamlit's process.
+        shown = page_shows(browser_tools, url, "lr is 0.1")
+        assert shown["ok"], shown
         (child,) = streamlit_processes(process.pid)
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=120) == 130
@@ -396,3 +399,37 @@ def test_a_killed_app_process_leaves_no_streamlit_behind(tmp_path):
     wait_until(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
                "the orphaned Streamlit process to end on its own", timeout=30)
     assert status_of(url) is None
+
+
+class Item(LightningFlow):
+    def __init__(self, value: int) -> None:
+        super().__init__()
+        self.value = value
+
+    def run(self) -> None:
+        pass
+
+
+class WithItems(LightningFlow):
+    def __init__(self) -> None:
+        super().__init__()
+        from lightnb.structures import List
+
+        self.items = List(Item(1), Item(2))
+
+    def run(self) -> None:
+        pass
+
+
+def test_app_state_reaches_the_items_of_a_structure():
+    app = LightningApp(WithItems(), cluster="in-process")
+    app.start()
+    try:
+        state = app_state(app)
+        assert len(state.items) == 2 and [item.value for item in state.items] == [1, 2]
+        state.items[1].value = 20
+        assert app.root.items[1].value == 20
+        with pytest.raises(KeyError, match="root.items has no item 5"):
+            state.items[5]
+    finally:
+        app.stop(60)
