@@ -18,8 +18,9 @@ PAGE = Path(__file__).with_name("panel_page.py")
 class PanelFrontend(ProcessFrontend):
     """A flow's web page made with Panel (``pip install panel``).
 
-    ``entry_point`` is a function ``render_fn(state)`` returning a Panel object (drawn once per page load),
-    or the path of a ``.py`` file that Panel serves (``AppState()`` in it is the flow's state).
+    ``entry_point`` is a function ``render_fn(state)`` returning a Panel object (drawn again when the app's
+    state changes), or the path of a ``.py`` file that Panel serves (``AppState()`` in it is the flow's
+    state).
     """
 
     def __init__(self, entry_point: Callable[[Any], Any] | str | Path) -> None:

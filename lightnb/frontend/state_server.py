@@ -61,8 +61,7 @@ class StateServer:
     def __init__(self, app: LightningApp) -> None:
         self.app = app
         self.token = secrets.token_urlsafe(24)
-        self._version = 0
-        self._changed = threading.Condition()
+        self._version = 0  # counts the app's state changes (written on the loop thread only)
         self._unsubscribe = app.subscribe(self._on_changes)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
@@ -81,9 +80,7 @@ class StateServer:
 
     def _on_changes(self, changes: Changes) -> None:
         if changes.state or changes.stage:
-            with self._changed:
-                self._version += 1
-                self._changed.notify_all()
+            self._version += 1
 
     def close(self) -> None:
         self._unsubscribe()

@@ -57,13 +57,26 @@ def wait_until(condition, what: str, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def page_shows(browser_tools: Path, url: str, text: str) -> dict:
-    """Open ``url`` in headless Chromium and wait until it shows ``text``."""
-    done = subprocess.run(["node", "ui-tests/page-text.e2e.mjs"], cwd=browser_tools, capture_output=True, text=True,
-                          env={**os.environ, "PAGE_URL": url, "EXPECT": text, "CHROMIUM": CHROMIUM}, timeout=180)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("E2E-RESULT ")]
-    assert lines, f"the browser printed no result:\n{done.stdout}\n{done.stderr}"
-    return json.loads(lines[-1].removeprefix("E2E-RESULT "))
+def page_shows(browser_tools: Path, url: str, text: str, then: str | None = None, meanwhile=None) -> dict:
+    """Open ``url`` in headless Chromium and wait until it shows ``text``; with ``then``, call ``meanwhile()``
+    once it does and wait, the page left open, until it shows ``then`` too."""
+    env = {**os.environ, "PAGE_URL": url, "EXPECT": text, "CHROMIUM": CHROMIUM, **({"THEN": then} if then else {})}
+    browser = subprocess.Popen(["node", "ui-tests/page-text.e2e.mjs"], cwd=browser_tools, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    try:
+        for line in browser.stdout:
+            lines.append(line)
+            if line.startswith("E2E-SHOWN") and meanwhile is not None:
+                meanwhile()
+        browser.wait(60)
+    finally:
+        if browser.poll() is None:
+            browser.kill()
+            browser.wait()
+    results = [line for line in lines if line.startswith("E2E-RESULT ")]
+    assert results, "the browser printed no result:\n" + "".join(lines)
+    return json.loads(results[-1].removeprefix("E2E-RESULT "))
 
 
 @pytest.fixture
@@ -306,14 +319,20 @@ class PanelFlow(LightningFlow):
         return PanelFrontend(render_panel)
 
 
-def test_panel_frontend_shows_the_flows_state_through_the_proxy(jupyter_server, browser_tools):
+def test_panel_frontend_shows_the_flows_live_state_through_the_proxy(jupyter_server, browser_tools):
     app = LightningApp(PanelFlow(), cluster="in-process")
     app.start()
     try:
         (running,) = running_frontends(app)
         assert running.error is None
         (tab,) = layout_tabs(app.root)
-        shown = page_shows(browser_tools, jupyter_server.proxied(tab["port"]), "panel shows lr 0.25")
+
+        def change() -> None:  # while the page is open
+            with app.loop.lock:
+                app.root.lr = 0.5
+
+        shown = page_shows(browser_tools, jupyter_server.proxied(tab["port"]), "panel shows lr 0.25",
+                           then="panel shows lr 0.5", meanwhile=change)
         assert shown["ok"], shown
         pid = running.frontend.pid
     finally:

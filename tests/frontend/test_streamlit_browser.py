@@ -16,6 +16,8 @@ import psutil
 import pytest
 from kernel_session import KernelSession
 
+from lightnb.ui.urls import frame_url
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
@@ -79,6 +81,8 @@ def test_streamlit_page_shows_the_live_state_and_sets_it_through_the_proxy(jupyt
         assert tab["name"] == "params" and tab["kind"] == "url" and tab["proxiable"]
         assert tab["url"] == frontend["url"] and tab["url"].startswith("http://127.0.0.1:")
         port = tab["port"]
+        # The address the AppView's iframe is given under a Jupyter server is the one the browser opens below.
+        assert frame_url(tab, "/", {"enabled": True}) == f"/proxy/{port}/"
 
         env = {**os.environ, "PAGE_URL": jupyter_server.proxied(port), "CHROMIUM": CHROMIUM, "NOTE": NOTE,
                "ARTIFACTS": str(REPO / "test-artifacts")}
