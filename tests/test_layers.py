@@ -9,6 +9,7 @@ The layers, lowest first::
     app         lightnb.app                        LightningApp
     session     lightnb.session                    the apps of a kernel or process
     components  lightnb.components.*               ready-made works
+                lightnb.frontend.*, lightnb.utilities.*  web frontends of flows and their AppState
     fronts      lightnb.ui.*, lightnb.magics, lightnb.cli(.*), lightnb.terminal, lightnb.appfile,
                 lightnb.export, lightnb.__main__
     top         lightnb (its __init__), lightnb.structures
@@ -48,6 +49,7 @@ def layer_of(module: str) -> str:
     prefixes = [
         ("lightnb.core", "core"), ("lightnb.runtime", "runtime"), ("lightnb.storage", "storage"),
         ("lightnb.app", "app"), ("lightnb.session", "session"), ("lightnb.components", "components"),
+        ("lightnb.frontend", "components"), ("lightnb.utilities", "components"),
         ("lightnb.ui", "fronts"), ("lightnb.magics", "fronts"), ("lightnb.cli", "fronts"),
         ("lightnb.terminal", "fronts"), ("lightnb.appfile", "fronts"), ("lightnb.export", "fronts"),
         ("lightnb.__main__", "fronts"),

@@ -227,6 +227,7 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
             raise UsageError(str(error)) from None
         if received:  # a signal came while it was starting
             app.request_stop(f"stopped by {signal.Signals(received[0]).name}")
+        _print_frontends(app, console)
         with view:
             while not view.wait_until_ended(1.0 / 4):
                 pass
@@ -244,3 +245,13 @@ def run_app(app: Any, source: str = "", state_json: str | None = None) -> int:
         return EXIT_FAILED
     console.print(f"lightnb: {app.name} stopped: {app.end_message}", highlight=False, markup=False)
     return EXIT_STOPPED
+
+
+def _print_frontends(app: Any, console: Any) -> None:
+    """Where the app's web frontends are served (they started with the app)."""
+    from ..frontend import running_frontends
+
+    for running in running_frontends(app):
+        where = running.url if running.error is None else f"failed: {running.error}"
+        console.print(f"lightnb: frontend {running.name!r} of {running.flow}: {where}", highlight=False,
+                      markup=False)

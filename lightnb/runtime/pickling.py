@@ -97,3 +97,9 @@ def ship_by_value(*types: type) -> None:
     for cls in types:
         for base in cls.__mro__:
             _BY_VALUE.register(base.__module__)
+
+
+def ship_function_by_value(function: Any) -> None:
+    """Register the local module defining ``function`` to be pickled by value (a UI's render function that
+    another process loads)."""
+    _BY_VALUE.register(getattr(function, "__module__", None) or "__main__")

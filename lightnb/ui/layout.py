@@ -13,6 +13,8 @@ from typing import Any
 
 from ..core.flow import LightningFlow
 from ..core.work import LightningWork
+from ..frontend import Frontend
+from ..frontend.runner import default_tab_name, frontend_for_tab
 from .model import url_of
 from .urls import url_pieces
 
@@ -30,6 +32,8 @@ def layout_tabs(flow: LightningFlow, depth: int = 0) -> list[dict[str, Any]]:
         if isinstance(entry, dict):
             name = str(entry.get("name") or f"tab {index + 1}")
             content = entry.get("content")
+        elif isinstance(entry, Frontend):
+            name, content = default_tab_name(flow), entry
         else:
             name, content = _default_name(entry, index), entry
         tabs.append(_tab(flow, name, content, depth))
@@ -58,10 +62,23 @@ def _tab(owner: LightningFlow, name: str, content: Any, depth: int) -> dict[str,
         url = url_of(content)
         pieces = url_pieces(url) if url else {"url": None, "port": None, "path": "", "proxiable": False}
         return {"name": name, "kind": "url", "component": content.name, **pieces}
+    if isinstance(content, Frontend):
+        return _frontend_tab(owner, name, content)
     if isinstance(content, str) and content.startswith(("http://", "https://")):
         return {"name": name, "kind": "url", "component": None, **url_pieces(content)}
     return _error(name, f"{owner.name}.configure_layout(): the content of tab {name!r} must be a flow, a "
-                        f"work or an http(s) URL, not {type(content).__name__} {content!r:.60}")
+                        f"work, a frontend (lightnb.frontend) or an http(s) URL, not {type(content).__name__} "
+                        f"{content!r:.60}")
+
+
+def _frontend_tab(owner: LightningFlow, name: str, frontend: Frontend) -> dict[str, Any]:
+    """A frontend's tab: its page once the app serves it (see lightnb/frontend/runner.py)."""
+    running = frontend_for_tab(owner, name, frontend)
+    if running is not None and running.error is not None:
+        return _error(name, running.error)
+    pieces = url_pieces(running.url) if running is not None else {"url": None, "port": None, "path": "",
+                                                                   "proxiable": False}
+    return {"name": name, "kind": "url", "component": owner.name, **pieces}
 
 
 def _error(name: str, message: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from ..core.component import Node
 from ..core.events import Changes
 from ..core.flow import LightningFlow
 from ..core.work import LightningWork
+from ..frontend.runner import frontend_url
 from .urls import url_pieces
 
 LOG_LINES = 20  # last lines of each component carried in the model
@@ -109,7 +110,7 @@ def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
     lines."""
     is_work = isinstance(node, LightningWork)
     status = node.status if is_work else None  # type: ignore[attr-defined]
-    url = url_of(node)
+    url = url_of(node) or (frontend_url(node) if isinstance(node, LightningFlow) else None)
     return {
         "name": node.name,
         "parent": owner_name(node),

@@ -260,7 +260,8 @@ def test_layout_entries_become_tabs_and_bad_ones_say_why():
     assert served == {"name": "served", "kind": "url", "component": "root.served", "url": "http://localhost:9000/x",
                       "port": 9000, "path": "x", "proxiable": True}
     assert later["url"] is None and later["kind"] == "url"  # shown as "waiting for the page"
-    assert bad["kind"] == "error" and "must be a flow, a work or an http(s) URL, not int 42" in bad["message"]
+    assert bad["kind"] == "error"
+    assert "must be a flow, a work, a frontend (lightnb.frontend) or an http(s) URL, not int 42" in bad["message"]
     (error,) = layout_tabs(_Raising())
     assert error["kind"] == "error" and "root.configure_layout() failed: RuntimeError: no layout today" in \
         error["message"]
