@@ -245,8 +245,7 @@ class DaskExecutor(Executor):
             return
         call_id = spec.call_id
         if self._lost or self.client.status != "running":  # the client gave up its futures with the scheduler
-            self._emit(CallLost(spec.work_name, call_id, f"{spec.work_name}: the connection to the scheduler "
-                                f"at {self._scheduler_address()} was lost while it ran"))
+            self._emit(CallLost(spec.work_name, call_id, self._lost_message()))
         elif future.cancelled():
             self._emit(CallLost(spec.work_name, call_id, "stopped before it started", "stop"))
         elif future.status == "error":
