@@ -80,14 +80,21 @@ def storage_message(folder: str, blind: list[str]) -> str:
             "(any fsspec URL: s3://, gcs://, abfs://), or a folder mounted at the same path on every host.")
 
 
-def _write_marker(folder: str) -> str:
+def _write_marker(folder: str) -> str | None:
+    """Write a marker file in ``folder`` (or, not made yet, its nearest existing parent: the probe creates
+    no folder); None when nothing can be written there (then nothing is probed)."""
     import os
     import uuid
 
-    os.makedirs(folder, exist_ok=True)
-    marker = os.path.join(folder, f".lightnb-probe-{uuid.uuid4().hex}")
-    with open(marker, "w") as file:
-        file.write("lightnb checks that the workers see this folder\n")
+    where = os.path.abspath(folder)
+    while not os.path.isdir(where) and os.path.dirname(where) != where:
+        where = os.path.dirname(where)
+    marker = os.path.join(where, f".lightnb-probe-{uuid.uuid4().hex}")
+    try:
+        with open(marker, "w") as file:
+            file.write("lightnb checks that the workers see this folder\n")
+    except OSError:
+        return None
     return marker
 
 

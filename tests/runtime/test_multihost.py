@@ -212,7 +212,14 @@ def test_a_local_storage_folder_with_workers_on_other_hosts_is_refused_up_front(
     for host in topology.workers.values():
         assert f"tcp://{host.address}:" in message  # the workers that cannot see it
     assert "storage=" in message and "s3://" in message
-    assert [p.name for p in folder.iterdir()] == []  # the probe's marker is gone
+    assert not folder.exists()  # the probe made no folder,
+    assert not [p for p in topology.client_dir.rglob(".lightnb-probe-*")]  # and left no marker behind
+
+    # A folder every host sees at the same path (as an NFS mount would be) is accepted.
+    shared = topology.hosts.base / "shared-disk"
+    accepted = LightningApp(module.Root(), cluster=topology.address, storage=str(shared)).start()
+    accepted.stop()
+    assert accepted.stage == "stopped"
 
     result = subprocess.run(
         [sys.executable, "-m", "lightnb", "run", str(topology.client_dir / "pipeline_local.py"), "--cluster",
