@@ -30,6 +30,8 @@ WATCH_SECONDS = 0.5
 # How long a scheduler lightnb did not start may stay silent (see DaskExecutor._watch); $LIGHTNB_SCHEDULER_SILENCE.
 SCHEDULER_SILENCE_SECONDS = 10.0
 SILENCE_ENV = "LIGHTNB_SCHEDULER_SILENCE"
+# The scheduler's event topic that says which worker it removed, with which tasks.
+CLUSTER_TOPIC = "all"
 # How long closing an app on a shared embedded cluster waits for its stopped calls' tasks to end before it
 # restarts the worker processes still running them.
 STRAGGLER_WAIT_SECONDS = 1.0
@@ -63,6 +65,7 @@ class DaskExecutor(Executor):
         # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
+        self._hears_removals = False
 
     @property
     def description(self) -> str:
@@ -88,6 +91,11 @@ class DaskExecutor(Executor):
                 self.connection.close()  # only what lightnb opened for this app
                 raise
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
+        # A cluster lightnb did not start: hear which worker the scheduler removes (its host may have gone)
+        # and with which tasks. A client the user gave is left alone (one handler per topic and client).
+        self._hears_removals = not self.connection.embedded and self.connection.owns_client
+        if self._hears_removals:
+            self.client.subscribe_topic(CLUSTER_TOPIC, self._on_cluster_event)
         threading.Thread(target=self._watch, name=f"lightnb-{self.app_id}-watch", daemon=True).start()
 
     def _watch(self) -> None:
@@ -142,6 +150,23 @@ class DaskExecutor(Executor):
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
             self._emit_batch(loads_batch(event[1]))
+
+    def _on_cluster_event(self, event: tuple[float, Any]) -> None:
+        """The scheduler removed a worker (its host stopped answering, or its process died): the calls it ran
+        are lost, said at once — Dask may re-run them elsewhere (which lightnb refuses), or have nowhere to run
+        them (a resource only that worker offered), which would leave the app waiting."""
+        if self._closed or self._emit is None:
+            return
+        with self._lock:
+            running = {future.key: key for key, (_, future) in self._futures.items()}
+        lost = calls_lost_with_worker(event[1], running)
+        for work_name, call_id, worker in lost:
+            self._emit(CallLost(work_name, call_id, _worker_lost_message(work_name, worker)))
+        if lost:
+            with self._lock:
+                futures = [self._futures[work, call][1] for work, call, _ in lost if (work, call) in self._futures]
+            # Not run again anywhere: a re-run would be refused, one with nowhere to run would wait for ever.
+            self.client.loop.add_callback(self.client._cancel, futures, force=True)
 
     def _emit_batch(self, batch: WorkBatch) -> None:
         assert self._emit is not None
@@ -309,6 +334,8 @@ class DaskExecutor(Executor):
             return
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
+            if self._hears_removals:
+                client.unsubscribe_topic(CLUSTER_TOPIC)
             if not self.connection.owns_cluster:
                 self._end_stragglers(pending)
             for _, future in pending:
@@ -354,6 +381,21 @@ def _local_folder(storage: str | None) -> str | None:
     if url.startswith("file://"):
         return url[len("file://"):]
     return None if "://" in url else url
+
+
+def calls_lost_with_worker(message: Any, running: dict[Any, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """The calls (work, call id, worker) of ``running`` (task key → (work, call id)) that a scheduler event
+    says were processing on a worker it removed."""
+    if not isinstance(message, dict) or message.get("action") != "remove-worker":
+        return []
+    worker = str(message.get("worker", "a worker"))
+    return [(*running[key], worker) for key in message.get("processing-tasks") or () if key in running]
+
+
+def _worker_lost_message(work_name: str, worker: str) -> str:
+    return (f"the worker process running {work_name} died or its host stopped answering: lost the worker "
+            f"{worker}, which the scheduler removed (a cut link, a crash, a process killed); the call is not run "
+            "again. Check that worker's host, then run the app again.")
 
 
 def scheduler_silence() -> float:

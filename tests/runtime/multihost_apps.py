@@ -91,18 +91,19 @@ app = LightningApp(Root())
 '''
 
 # A work that ticks for a while, reporting each tick, and leaves one marker in S3 per execution (a call run
-# twice would leave two). LNB_TICKS, LNB_PACE: how many ticks and how far apart; LNB_LABEL: the marker folder.
+# twice would leave two). LNB_TICKS, LNB_PACE: how many ticks and how far apart; LNB_LABEL: the marker folder;
+# LNB_MACHINE: a CloudCompute name (a resource only one worker offers pins the work there).
 TICKER_APP = '''\
 import os
 import time
 import uuid
 
-from lightnb import LightningApp, LightningFlow, LightningWork
+from lightnb import CloudCompute, LightningApp, LightningFlow, LightningWork
 
 
 class Ticker(LightningWork):
     def __init__(self):
-        super().__init__()
+        super().__init__(cloud_compute=CloudCompute(os.environ.get("LNB_MACHINE", "default")))
         self.ticks = 0
         self.where = ""
 

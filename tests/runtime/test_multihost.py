@@ -48,7 +48,8 @@ class Topology:
         host = self.workers[name]
         self.worker_processes[name] = self.hosts.dask(
             host, ["worker", self.address, "--no-nanny", "--nthreads", "1", "--host", host.address,
-                   "--no-dashboard", "--local-directory", str(host.directory / "dask")], "worker",
+                   "--no-dashboard", "--local-directory", str(host.directory / "dask"), "--resources", f"{name}=1"],
+            "worker",
             env=self.s3_env)
 
     def connected(self) -> dict[str, Any]:
@@ -63,6 +64,17 @@ class Topology:
             if process.poll() is not None:
                 self.start_worker(name)
         wait_for(lambda: len(self.connected()) == len(self.workers), 90, "both workers connected")
+
+    def tasks(self) -> dict[str, str]:
+        """The lightnb tasks the scheduler holds, with their state."""
+        from distributed import Client
+
+        def held(dask_scheduler: Any) -> dict[str, str]:
+            return {str(key): task.state for key, task in dask_scheduler.tasks.items()
+                    if str(key).startswith("lightnb-")}
+
+        with Client(self.address, timeout=20, set_as_default=False) as client:
+            return client.run_on_scheduler(held)
 
     def host_of(self, worker_address: str) -> Host:
         return next(host for host in self.workers.values() if worker_address.startswith(f"tcp://{host.address}:"))
@@ -270,12 +282,12 @@ def test_a_link_cut_shorter_than_the_timeouts_is_ridden_out_and_the_call_runs_on
     assert len(topology.connected()) == 2  # no worker was lost
 
 
-def _run_ticker_cli(topology: Topology, label: str) -> subprocess.Popen[str]:
+def _run_ticker_cli(topology: Topology, label: str, machine: str = "default") -> subprocess.Popen[str]:
     path = _write(topology, f"ticker_{label}.py", TICKER_APP)
     return subprocess.Popen(
         [sys.executable, "-m", "lightnb", "run", str(path), "--cluster", topology.address, "--storage",
          f"s3://{BUCKET}/{label}", "--env", f"LNB_LABEL={label}", "--env", "LNB_TICKS=400", "--env",
-         "LNB_PACE=0.25"],
+         "LNB_PACE=0.25", "--env", f"LNB_MACHINE={machine}"],
         cwd=topology.client_dir, env=_env(topology.s3_env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
 
@@ -300,10 +312,13 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     return "".join(seen), found[0]
 
 
-def test_a_worker_host_cut_off_fails_the_app_within_seconds_naming_the_worker(topology):
+@pytest.mark.parametrize("pinned", [False, True], ids=["anywhere", "pinned"])
+def test_a_worker_host_cut_off_fails_the_app_within_seconds_naming_the_worker(topology, pinned):
+    """Anywhere: Dask would run the task again on the other worker (lightnb refuses). Pinned (a resource only
+    the lost worker offers): Dask has nowhere to run it and would wait for ever; lightnb hears the removal."""
     topology.ensure_workers()
-    label = "lost-worker"
-    process = _run_ticker_cli(topology, label)
+    label = f"lost-worker-{'pinned' if pinned else 'anywhere'}"
+    process = _run_ticker_cli(topology, label, machine="w1" if pinned else "default")
     try:
         before, line = _read_until(process, "tick 3 on ", 90)
         worker = line.split(" on ", 1)[1].strip()
@@ -322,7 +337,10 @@ def test_a_worker_host_cut_off_fails_the_app_within_seconds_naming_the_worker(to
     assert f"lost the worker {worker}" in output, output
     assert "Check that worker's host" in output
     assert ended < 30, f"the app took {ended:.0f} s to fail"  # the scheduler's worker-ttl (6 s) and a check
-    assert topology.starts(label) == 1  # Dask re-ran the task on the other worker: lightnb refused the re-run
+    assert host is topology.workers["w1"] or not pinned
+    assert topology.starts(label) == 1  # the call ran once: not again on the other worker
+    # Nor is it left waiting on the scheduler for a worker that could run it.
+    wait_for(lambda: topology.tasks() == {}, 30, "the app's tasks gone from the scheduler")
 
     host.restore()
     # Nothing left running: back on the network, the removed worker learns it was removed and exits (its
