@@ -129,7 +129,8 @@ class Hosts:
 
     def close(self) -> None:
         for host in self.hosts.values():
-            host.restore() if _link_exists(host.bridge_port) else None
+            if _link_exists(host.bridge_port):
+                host.restore()
             for process in host.processes:
                 _end(process)
             # Anything else still in the namespace (a process a work started).
