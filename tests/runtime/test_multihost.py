@@ -332,7 +332,7 @@ def test_a_worker_host_cut_off_fails_the_app_within_seconds_naming_the_worker(to
             process.kill()
             process.wait(10)
     output = before + output
-    print(output)
+    print(output, f"(ended {ended:.1f} s after the cut)")
     assert process.returncode == 1, output
     assert f"lost the worker {worker}" in output, output
     assert "Check that worker's host" in output
@@ -369,7 +369,7 @@ def test_the_scheduler_host_cut_off_fails_the_app_within_seconds_naming_the_sche
             process.wait(10)
         topology.scheduler.restore()
     output = before + output
-    print(output)
+    print(output, f"(ended {ended:.1f} s after the cut)")
     assert process.returncode == 1, output
     assert f"lost the scheduler at {topology.address}: it has not answered for 10 s" in output, output
     assert "Check the scheduler's host and network" in output
