@@ -30,6 +30,8 @@ WATCH_SECONDS = 0.5
 # How long a scheduler lightnb did not start may stay silent (see DaskExecutor._watch); $LIGHTNB_SCHEDULER_SILENCE.
 SCHEDULER_SILENCE_SECONDS = 10.0
 SILENCE_ENV = "LIGHTNB_SCHEDULER_SILENCE"
+# How long closing a client whose scheduler is lost may wait for it (it cannot answer).
+LOST_CLOSE_SECONDS = 0.5
 # The scheduler's event topic that says which worker it removed, with which tasks.
 CLUSTER_TOPIC = "all"
 # How long closing an app on a shared embedded cluster waits for its stopped calls' tasks to end before it
@@ -129,6 +131,10 @@ class DaskExecutor(Executor):
         self._lost = True
         assert self._emit is not None
         self._emit(RuntimeFailed(message))
+        with self._lock:
+            running = list(self._futures)
+        for work_name, call_id in running:  # lost with the scheduler, not stopped: nothing could reach them
+            self._emit(CallLost(work_name, call_id, message))
 
     def _scheduler_address(self) -> str:
         try:
@@ -330,6 +336,12 @@ class DaskExecutor(Executor):
         self._closed = True
         client = self.client
         if self._lost:  # nothing reaches the scheduler: only close what lightnb opened, without waiting on it
+            if self.connection.owns_client:
+                self.connection.owns_client = False
+                try:
+                    client.close(timeout=LOST_CLOSE_SECONDS)
+                except Exception:
+                    pass
             self.connection.close()
             return
         try:
