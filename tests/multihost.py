@@ -80,8 +80,12 @@ class Hosts:
         self.hosts: dict[str, Host] = {}
         self.environment: dict[str, str] = {}
         _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        try:
+            _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+            _ip("link", "set", self.bridge, "up")
+        except BaseException:
+            _ip("link", "delete", self.bridge, check=False)
+            raise
 
     def add(self, name: str) -> Host:
         index = len(self.hosts) + 2
