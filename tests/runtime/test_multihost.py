@@ -275,7 +275,8 @@ def test_a_link_cut_shorter_than_the_timeouts_is_ridden_out_and_the_call_runs_on
             host.restore()
     finally:
         app.stop()
-    assert seen[1] - seen[0] <= 1, seen  # the link was cut: no report came through (one may have been on its way)
+    # The link was cut: of the 8-12 ticks of the cut, none came through (a few may have been on their way).
+    assert seen[1] - seen[0] <= 3, seen
     assert app.stage == "stopped" and app.end_message == "ticked 24 times"
     assert app.root.ticker.ticks == 24  # every report arrived
     assert topology.starts(label) == 1  # the call ran once
