@@ -27,6 +27,13 @@ from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
 WATCH_SECONDS = 0.5
+# How long a scheduler lightnb did not start may stay silent (see DaskExecutor._watch); $LIGHTNB_SCHEDULER_SILENCE.
+SCHEDULER_SILENCE_SECONDS = 10.0
+SILENCE_ENV = "LIGHTNB_SCHEDULER_SILENCE"
+# How long closing a client whose scheduler is lost may wait for it (it cannot answer).
+LOST_CLOSE_SECONDS = 0.5
+# The scheduler's event topic that says which worker it removed, with which tasks.
+CLUSTER_TOPIC = "all"
 # How long closing an app on a shared embedded cluster waits for its stopped calls' tasks to end before it
 # restarts the worker processes still running them.
 STRAGGLER_WAIT_SECONDS = 1.0
@@ -60,6 +67,7 @@ class DaskExecutor(Executor):
         # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
+        self._hears_removals = False
 
     @property
     def description(self) -> str:
@@ -79,37 +87,92 @@ class DaskExecutor(Executor):
         if not self.connection.embedded:
             from .probe import check_workers
 
-            remote = check_workers(self.connection.client)
-            if remote and _is_local_storage(self._storage):
-                warnings.warn(
-                    f"{remote[0]}, but the app's storage is a local folder ({self._storage or 'the default'}): "
-                    "works on other hosts cannot share files through it. Give the app a storage URL every "
-                    "worker can reach, e.g. LightningApp(..., storage='s3://bucket/prefix').",
-                    stacklevel=2,
-                )
+            try:
+                check_workers(self.connection.client, _local_folder(self._storage))
+            except BaseException:
+                self.connection.close()  # only what lightnb opened for this app
+                raise
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
+        # A cluster lightnb did not start: hear which worker the scheduler removes (its host may have gone)
+        # and with which tasks. A client the user gave is left alone (one handler per topic and client).
+        self._hears_removals = not self.connection.embedded and self.connection.owns_client
+        if self._hears_removals:
+            self.client.subscribe_topic(CLUSTER_TOPIC, self._on_cluster_event)
         threading.Thread(target=self._watch, name=f"lightnb-{self.app_id}-watch", daemon=True).start()
 
     def _watch(self) -> None:
-        """End the app with a clear message when the connection to the scheduler is lost for good (Dask's
-        client tries to reconnect for its connect timeout, then closes): the app would wait for ever."""
+        """End the app with a clear message when the scheduler is lost: the client's connection closed for
+        good (Dask's client tries to reconnect for its connect timeout, then closes), or — on a cluster lightnb
+        did not start — the scheduler has not answered a ping for ``scheduler_silence()`` seconds (a cut link
+        drops packets silently: TCP would wait for minutes). A shorter silence is ridden out: the connections
+        stay open and deliver what was held back, so no call is lost or run twice."""
         client = self.client
+        pinging = not (self.connection is not None and self.connection.embedded)
+        silence = scheduler_silence()
+        last_answer = time.monotonic()
         while not self._closed:
             time.sleep(WATCH_SECONDS)
-            if client.status in ("closing", "closed") and not self._closed:
-                self._lost = True
-                assert self._emit is not None
-                self._emit(RuntimeFailed(self._lost_message()))
+            if self._closed:
+                return
+            if client.status in ("closing", "closed"):
+                self._declare_lost(self._lost_message())
+                return
+            if not pinging:
+                continue
+            if _ping(client, timeout=max(WATCH_SECONDS, min(2.0, silence / 2))):
+                last_answer = time.monotonic()
+            elif scheduler_lost(last_answer, time.monotonic(), silence) and not self._closed:
+                self._declare_lost(self._silent_message(silence))
                 return
 
+    def _declare_lost(self, message: str) -> None:
+        if self._closed:
+            return
+        self._lost = True
+        assert self._emit is not None
+        self._emit(RuntimeFailed(message))
+        with self._lock:
+            running = list(self._futures)
+        for work_name, call_id in running:  # lost with the scheduler, not stopped: nothing could reach them
+            self._emit(CallLost(work_name, call_id, message))
+
+    def _scheduler_address(self) -> str:
+        try:
+            return str(self.client.scheduler.address)
+        except Exception:
+            return self.description
+
+    def _silent_message(self, silence: float) -> str:
+        return (f"lost the scheduler at {self._scheduler_address()}: it has not answered for {silence:g} s (its "
+                "host, or the network between it and this machine, is down or it stopped). The works running "
+                "there are lost to this app. Check the scheduler's host and network, then start the app again "
+                "(a named app can resume: resume=True).")
+
     def _lost_message(self) -> str:
-        return (f"lost the connection to {self.description}: the scheduler stopped answering and did not come "
+        return (f"lost the scheduler at {self._scheduler_address()}: the connection closed and did not come "
                 f"back within {CONNECT_TIMEOUT_SECONDS} s. The works running there are lost to this app. Check "
                 "the scheduler, then start the app again (a named app can resume: resume=True).")
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
             self._emit_batch(loads_batch(event[1]))
+
+    def _on_cluster_event(self, event: tuple[float, Any]) -> None:
+        """The scheduler removed a worker (its host stopped answering, or its process died): the calls it ran
+        are lost, said at once — Dask may re-run them elsewhere (which lightnb refuses), or have nowhere to run
+        them (a resource only that worker offered), which would leave the app waiting."""
+        if self._closed or self._emit is None:
+            return
+        with self._lock:
+            running = {future.key: key for key, (_, future) in self._futures.items()}
+        lost = calls_lost_with_worker(event[1], running)
+        for work_name, call_id, worker in lost:
+            self._emit(CallLost(work_name, call_id, _worker_lost_message(work_name, worker)))
+        if lost:
+            with self._lock:
+                futures = [self._futures[work, call][1] for work, call, _ in lost if (work, call) in self._futures]
+            # Not run again anywhere: a re-run would be refused, one with nowhere to run would wait for ever.
+            self.client.loop.add_callback(self.client._cancel, futures, force=True)
 
     def _emit_batch(self, batch: WorkBatch) -> None:
         assert self._emit is not None
@@ -272,8 +335,19 @@ class DaskExecutor(Executor):
             pending = [(key, future) for key, (_, future) in self._futures.items()]
         self._closed = True
         client = self.client
+        if self._lost:  # nothing reaches the scheduler: only close what lightnb opened, without waiting on it
+            if self.connection.owns_client:
+                self.connection.owns_client = False
+                try:
+                    client.close(timeout=LOST_CLOSE_SECONDS)
+                except Exception:
+                    pass
+            self.connection.close()
+            return
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
+            if self._hears_removals:
+                client.unsubscribe_topic(CLUSTER_TOPIC)
             if not self.connection.owns_cluster:
                 self._end_stragglers(pending)
             for _, future in pending:
@@ -311,16 +385,70 @@ class DaskExecutor(Executor):
             warm.end_worker(worker)
 
 
-def _is_local_storage(storage: str | None) -> bool:
-    return storage is None or "://" not in storage or storage.startswith("file://")
+def _local_folder(storage: str | None) -> str | None:
+    """The folder of a local storage root (the default one included), None for a URL."""
+    from .context import resolve_storage
+
+    url = resolve_storage(storage)
+    if url.startswith("file://"):
+        return url[len("file://"):]
+    return None if "://" in url else url
+
+
+def calls_lost_with_worker(message: Any, running: dict[Any, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """The calls (work, call id, worker) of ``running`` (task key → (work, call id)) that a scheduler event
+    says were processing on a worker it removed."""
+    if not isinstance(message, dict) or message.get("action") != "remove-worker":
+        return []
+    worker = str(message.get("worker", "a worker"))
+    return [(*running[key], worker) for key in message.get("processing-tasks") or () if key in running]
+
+
+def _worker_lost_message(work_name: str, worker: str) -> str:
+    return (f"the worker process running {work_name} died or its host stopped answering: lost the worker "
+            f"{worker}, which the scheduler removed (a cut link, a crash, a process killed); the call is not run "
+            "again. Check that worker's host, then run the app again.")
+
+
+def scheduler_silence() -> float:
+    """How long a scheduler lightnb did not start may stay silent before the app counts it as lost
+    (``$LIGHTNB_SCHEDULER_SILENCE`` seconds, default 10)."""
+    import os
+
+    try:
+        return max(1.0, float(os.environ.get(SILENCE_ENV, SCHEDULER_SILENCE_SECONDS)))
+    except ValueError:
+        return SCHEDULER_SILENCE_SECONDS
+
+
+def scheduler_lost(last_answer: float, now: float, silence: float) -> bool:
+    """Whether a scheduler that last answered at ``last_answer`` is lost at ``now``."""
+    return now - last_answer > silence
+
+
+def _ping(client: Any, timeout: float) -> bool:
+    """Whether the scheduler answers a ping within ``timeout`` s (asked from the client's event loop)."""
+    import asyncio
+
+    async def ping() -> None:
+        await asyncio.wait_for(client.scheduler.echo(data=b""), timeout)
+
+    try:
+        future = asyncio.run_coroutine_threadsafe(ping(), client.loop.asyncio_loop)
+        future.result(timeout + 1)
+        return True
+    except Exception:
+        return False
 
 
 def _describe_loss(work_name: str, error: BaseException) -> str:
     from distributed.scheduler import KilledWorker
 
     if isinstance(error, KilledWorker):
-        return (f"the worker process running {work_name} died (the process was killed or crashed, e.g. out "
-                f"of memory); the call is not run again. Dask said: {error}")
+        worker = getattr(getattr(error, "last_worker", None), "address", None) or "its worker"
+        return (f"the worker process running {work_name} died or its host stopped answering: lost the worker "
+                f"{worker} (killed, crashed e.g. out of memory, or a link to its host was cut); the call is not "
+                f"run again. Check that worker's host, then run the app again. Dask said: {error}")
     return f"{work_name} could not run on the cluster: {type(error).__name__}: {error}"
 
 
@@ -362,29 +490,34 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
         worker.log_event(topic, data)
 
     transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
-    if claim and not _claim(app_id, work_name, call_id, worker.address):
+    first = _claim(app_id, work_name, call_id, worker.address) if claim else None
+    if first is not None:
         from ..core.calls import WorkStageStatus
         from .worker import WorkChannel
 
         channel = WorkChannel(work_name, call_id, transport)
         channel.status(WorkStageStatus.FAILED, (
-            f"the worker process running {work_name} died (it was killed or crashed); Dask tried to run the "
-            "call again on another worker, which lightnb refused: a call runs at most once."), "worker_died")
+            f"the worker process running {work_name} died or its host stopped answering: lost the worker "
+            f"{first} (killed, crashed, or a link to its host was cut). Dask tried to run the call again on "
+            f"{worker.address}, which lightnb refused: a call runs at most once. Check that worker's host, "
+            "then run the app again."), "worker_died")
         channel.flush()
         return
     execute_call(app_id, work_name, call_id, payload, transport, ready=lambda: _subscribe(app_id, worker))
 
 
-def _claim(app_id: str, work_name: str, call_id: str, address: str) -> bool:
-    """Refuse a second execution of a call (Dask retries tasks whose worker died)."""
+def _claim(app_id: str, work_name: str, call_id: str, address: str) -> str | None:
+    """Claim a call for this worker; the address of the worker that claimed it first when this is a second
+    execution (Dask re-runs tasks whose worker died), which is refused."""
     from distributed import get_client
 
     client = get_client()
     key = ["lightnb", app_id, work_name, call_id]
-    if client.get_metadata(key, default=None) is not None:
-        return False
+    first = client.get_metadata(key, default=None)
+    if first is not None:
+        return str(first)
     client.set_metadata(key, address)
-    return True
+    return None
 
 
 def _subscribe(app_id: str, worker: Any) -> None:

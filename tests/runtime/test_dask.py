@@ -507,7 +507,7 @@ def test_a_scheduler_that_dies_under_a_running_app_ends_it_with_a_clear_message(
         wait_until(lambda: app.root.work.is_running, 60)
         processes[0].send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        with pytest.raises(AppFailed, match=f"lost the connection to the Dask cluster at {address}"):
+        with pytest.raises(AppFailed, match=f"lost the scheduler at {address}"):
             app.wait(60)
         assert time.monotonic() - killed < 20  # seconds, not for ever
         assert app.stage == "failed" and app.root.work.status.stage in ("failed", "stopped")
@@ -515,3 +515,38 @@ def test_a_scheduler_that_dies_under_a_running_app_ends_it_with_a_clear_message(
         for process in processes:
             process.kill()
             process.wait(15)
+
+
+def test_a_worker_removal_names_the_calls_it_ran_and_nothing_else():
+    from lightnb.runtime.dask import calls_lost_with_worker
+
+    running = {"lightnb-a-root.x-1": ("root.x", "1"), "lightnb-a-root.y-2": ("root.y", "2")}
+    removal = {"action": "remove-worker", "worker": "tcp://10.0.0.3:4000",
+               "processing-tasks": {"lightnb-a-root.x-1", "someone-elses-task"}}
+    assert calls_lost_with_worker(removal, running) == [("root.x", "1", "tcp://10.0.0.3:4000")]
+    assert calls_lost_with_worker({**removal, "processing-tasks": set()}, running) == []
+    assert calls_lost_with_worker({"action": "add-worker", "worker": "tcp://10.0.0.3:4000"}, running) == []
+    assert calls_lost_with_worker("not a dict", running) == []
+
+
+def test_a_scheduler_is_lost_only_after_its_silence_outlasts_the_window(monkeypatch):
+    from lightnb.runtime.dask import SCHEDULER_SILENCE_SECONDS, scheduler_lost, scheduler_silence
+
+    assert not scheduler_lost(100.0, 109.9, 10.0) and scheduler_lost(100.0, 110.1, 10.0)
+    monkeypatch.setenv("LIGHTNB_SCHEDULER_SILENCE", "30")
+    assert scheduler_silence() == 30.0
+    monkeypatch.setenv("LIGHTNB_SCHEDULER_SILENCE", "soon")
+    assert scheduler_silence() == SCHEDULER_SILENCE_SECONDS
+
+
+def test_the_storage_probe_tells_a_worker_that_sees_the_folder_from_one_that_does_not(tmp_path):
+    from lightnb.runtime.probe import _remove, _write_marker, describe_worker
+
+    folder = tmp_path / "storage" / "not-made-yet"
+    marker = _write_marker(str(folder))
+    assert marker is not None and Path(marker).parent == tmp_path  # in the nearest folder there is
+    assert not folder.exists()
+    assert describe_worker(marker)["sees_storage"]  # a worker on this host
+    assert not describe_worker(str(tmp_path / "elsewhere" / Path(marker).name))["sees_storage"]  # another host
+    _remove(marker)
+    assert list(tmp_path.iterdir()) == []
