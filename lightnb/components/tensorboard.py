@@ -13,6 +13,7 @@ from ..core.component import log_output
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
 from ..storage import Drive
+from . import _tensorboard_main
 from ._serving import LOOPBACK, ServerWork, free_port
 from .scripts import ProcessTree, child_environment
 
@@ -47,8 +48,9 @@ class TensorBoardWork(ServerWork):
     seconds — so TensorBoard can run on another machine than the training.
 
     It serves on 127.0.0.1 on a free port (``host``/``port`` to change that) in a process of its own, sets
-    ``url`` once TensorBoard answers, and ends with the work. TensorBoard's pages use relative URLs, so they
-    also work through the notebook's proxy (``{base_url}proxy/{port}/``, trailing slash included).
+    ``url`` once TensorBoard answers, and ends with the work. TensorBoard's pages use relative URLs (its
+    fonts' absolute ones are made relative, see ``_tensorboard_main``), so they also work through the
+    notebook's proxy (``{base_url}proxy/{port}/``, trailing slash included).
 
     Example
     -------
@@ -91,10 +93,10 @@ class TensorBoardWork(ServerWork):
             folder = self.logdir
             os.makedirs(folder, exist_ok=True)  # TensorBoard shows an empty board for runs still to come
         argv = [
-            sys.executable, "-m", "tensorboard.main", "--logdir", folder, "--host", host,
+            sys.executable, "-m", _tensorboard_main.__name__, "--logdir", folder, "--host", host,
             "--port", str(port), "--reload_interval", str(self.reload_interval), *self.extra_args,
         ]
-        tree = ProcessTree(argv, work=self, env=child_environment(None, PYTHONUNBUFFERED="1")).start()
+        tree = ProcessTree(argv, work=self, env=_with_lightnb(child_environment(None, PYTHONUNBUFFERED="1"))).start()
         return _TensorBoardProcess(tree, self._mirror), port
 
     def tick_seconds(self) -> float:
@@ -111,3 +113,10 @@ class TensorBoardWork(ServerWork):
             except Exception:  # one unreadable entry must not take TensorBoard down; say why in the log
                 log_output(self, f"{self.name}: could not bring {entry!r} from {self.logdir.id}:\n"
                                  f"{traceback.format_exc()}", "stderr")
+
+
+def _with_lightnb(env: dict[str, str]) -> dict[str, str]:
+    """``env`` whose ``PYTHONPATH`` finds this lightnb (TensorBoard runs as a module of it)."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_tensorboard_main.__file__))))
+    paths = [package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
