@@ -203,7 +203,7 @@ function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[], k
         delete components[name];
         continue;
       }
-      const component = parseComponent(name, value, components[name], known?.components[name]?.history);
+      const component = parseComponent(name, value, components[name], known?.components[name]);
       if (component) {
         components[name] = component;
       } else {
@@ -224,7 +224,7 @@ function parseComponent(
   name: string,
   raw: unknown,
   previous: IComponent | undefined,
-  knownHistory?: { [name: string]: number[] }
+  known?: IComponent
 ): IComponent | null {
   if (!isObject(raw)) {
     return null;
@@ -233,9 +233,11 @@ function parseComponent(
     key in raw ? parse(raw[key]) : previous ? previous[key] : fallback;
   const lastDot = name.lastIndexOf('.');
   const metrics = pick('metrics', parseMetrics, null);
-  const before = previous?.history ?? knownHistory ?? {};
-  // A patch carries `metrics` only when they changed: each one that does is one more point.
-  const history = 'metrics' in raw ? appendMetrics(before, metrics, SPARK_POINTS) : before;
+  const before = previous?.history ?? known?.history ?? {};
+  // A patch carries `metrics` only when they changed: each one that does is one more point. A snapshot of an
+  // app already shown (a refresh) carries them too: the same values as before are no new point.
+  const same = !previous && known !== undefined && JSON.stringify(known.metrics) === JSON.stringify(metrics);
+  const history = 'metrics' in raw && !same ? appendMetrics(before, metrics, SPARK_POINTS) : before;
   return {
     name,
     parent: pick('parent', str, lastDot > 0 ? name.slice(0, lastDot) : null),

@@ -361,3 +361,16 @@ def test_a_run_shows_a_works_streamed_metrics_as_sparklines(tmp_path: Path) -> N
     assert float(loss_last) == 0.05 and abs(float(accuracy_last) - 20 / 21) < 1e-3  # the last values streamed
     assert len(loss_spark) >= 3 and set(loss_spark + accuracy_spark) <= set("▁▂▃▄▅▆▇█")
     assert loss_spark[0] > loss_spark[-1] and accuracy_spark[0] < accuracy_spark[-1]  # going down, going up
+
+
+def test_in_a_terminal_the_live_table_shows_the_metrics_sparklines(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "learn.py").write_text(METRICS_APP.replace("range(1, 21)", "range(1, 61)"))
+    child = pexpect.spawn(sys.executable, ["-m", "lightnb", "run", "learn.py"], cwd=str(tmp_path), env=env(),
+                          timeout=240, dimensions=(30, 160), encoding="utf-8", codec_errors="replace")
+    # The live table's metrics column, redrawn while the work streams: a sparkline of at least 3 points.
+    child.expect(r"loss [▁▂▃▄▅▆▇█]{3,} [\d.e-]+")
+    child.expect("accuracy")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before

@@ -343,6 +343,19 @@ describe('metrics sparklines', () => {
     expect(history.loss.length).toBe(SPARK_POINTS);
   });
 
+  it('adds no point for a snapshot (a refresh) repeating the values already shown', () => {
+    let state = synced();
+    state = reduce(state, withMetrics(13, { loss: 3 })).state;
+    const again = snapshot(14);
+    (again.apps[0].components['root.train'] as { metrics?: object }).metrics = { loss: 3 };
+    state = reduce(state, again).state;
+    expect(state.apps[0].components['root.train'].history).toEqual({ loss: [3] });
+    const later = snapshot(15);
+    (later.apps[0].components['root.train'] as { metrics?: object }).metrics = { loss: 2 };
+    state = reduce(state, later).state;
+    expect(state.apps[0].components['root.train'].history).toEqual({ loss: [3, 2] });
+  });
+
   it('draws values as polyline points, lowest at the bottom', () => {
     expect(sparklinePoints([0, 1], 10, 4)).toBe('0,4 10,0');
     expect(sparklinePoints([2, 2, 2], 10, 4)).toBe('0,2 5,2 10,2');
