@@ -1,5 +1,5 @@
-"""The TensorBoard process of :class:`~lightnb.components.TensorBoardWork`: ``python -m
-lightnb.components._tensorboard_main --logdir ... --port ...`` (TensorBoard's own flags).
+"""The TensorBoard process of :class:`~lightnb.components.TensorBoardWork`: :func:`command` then
+TensorBoard's own flags (``--logdir ... --port ...``).
 
 TensorBoard as ``tensorboard.main`` runs it, with one change: its page asks for its fonts at the server's
 root (``url(/font-roboto/...)`` in index.html's inline style), which behind a proxy such as
@@ -10,6 +10,7 @@ Everything else TensorBoard serves passes through untouched.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -72,6 +73,13 @@ def server_class() -> Any:
             super().__init__(fonts_relative(wsgi_app), flags)
 
     return program.with_port_scanning(RelativeFontsServer)
+
+
+def command() -> list[str]:
+    """How to start this file's :func:`main`: run by path, so the process needs TensorBoard importable but
+    not lightnb, and not from this folder (whose ``tensorboard.py`` would shadow TensorBoard's package)."""
+    return [sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')",
+            os.path.abspath(__file__)]
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import traceback
 from typing import Any
@@ -93,10 +92,10 @@ class TensorBoardWork(ServerWork):
             folder = self.logdir
             os.makedirs(folder, exist_ok=True)  # TensorBoard shows an empty board for runs still to come
         argv = [
-            sys.executable, "-m", _tensorboard_main.__name__, "--logdir", folder, "--host", host,
+            *_tensorboard_main.command(), "--logdir", folder, "--host", host,
             "--port", str(port), "--reload_interval", str(self.reload_interval), *self.extra_args,
         ]
-        tree = ProcessTree(argv, work=self, env=_with_lightnb(child_environment(None, PYTHONUNBUFFERED="1"))).start()
+        tree = ProcessTree(argv, work=self, env=child_environment(None, PYTHONUNBUFFERED="1")).start()
         return _TensorBoardProcess(tree, self._mirror), port
 
     def tick_seconds(self) -> float:
@@ -114,9 +113,3 @@ class TensorBoardWork(ServerWork):
                 log_output(self, f"{self.name}: could not bring {entry!r} from {self.logdir.id}:\n"
                                  f"{traceback.format_exc()}", "stderr")
 
-
-def _with_lightnb(env: dict[str, str]) -> dict[str, str]:
-    """``env`` whose ``PYTHONPATH`` finds this lightnb (TensorBoard runs as a module of it)."""
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(_tensorboard_main.__file__))))
-    paths = [package_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
