@@ -27,7 +27,14 @@ export interface IComponent {
   url: string | null;
   port: number | null;
   logs: string[];
+  /** The component's `metrics` (finite numbers by name) as last sent, or null. */
+  metrics: { [name: string]: number } | null;
+  /** The values each metric took, oldest first, one per patch that changed them (the last SPARK_POINTS). */
+  history: { [name: string]: number[] };
 }
+
+/** Points a metric's sparkline keeps. */
+export const SPARK_POINTS = 60;
 
 export interface IApp {
   id: string;
@@ -101,7 +108,7 @@ export function reduce(state: IState, message: unknown): IResult {
   }
   switch (message.type) {
     case 'snapshot':
-      return applySnapshot(message);
+      return applySnapshot(state, message);
     case 'patch':
       return applyPatch(state, message);
     case 'ack':
@@ -115,14 +122,15 @@ export function reduce(state: IState, message: unknown): IResult {
   }
 }
 
-function applySnapshot(message: { [key: string]: unknown }): IResult {
+function applySnapshot(state: IState, message: { [key: string]: unknown }): IResult {
   const effects: Effect[] = [];
   if (!Array.isArray(message.apps)) {
     return warn(EMPTY_STATE, 'ignored a snapshot without an "apps" list', [{ kind: 'refresh' }]);
   }
   const apps: IApp[] = [];
   for (const raw of message.apps) {
-    const app = parseApp(raw, undefined, effects);
+    const known = isObject(raw) ? state.apps.find(a => a.id === raw.id) : undefined;
+    const app = parseApp(raw, undefined, effects, known);
     if (app && !apps.some(a => a.id === app.id)) {
       apps.push(app);
     }
@@ -183,7 +191,7 @@ function applyAck(state: IState, message: { [key: string]: unknown }): IResult {
  * An app from a snapshot (no `previous`) or a patch (merged onto `previous`: fields present replace,
  * a component mapped to null is removed, a component's fields merge onto the one known).
  */
-function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[]): IApp | null {
+function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[], known?: IApp): IApp | null {
   if (!isObject(raw) || typeof raw.id !== 'string' || raw.id === '') {
     effects.push({ kind: 'warn', message: `ignored an app without an id: ${preview(raw)}` });
     return null;
@@ -195,7 +203,7 @@ function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[]): 
         delete components[name];
         continue;
       }
-      const component = parseComponent(name, value, components[name]);
+      const component = parseComponent(name, value, components[name], known?.components[name]);
       if (component) {
         components[name] = component;
       } else {
@@ -212,13 +220,24 @@ function parseApp(raw: unknown, previous: IApp | undefined, effects: Effect[]): 
   };
 }
 
-function parseComponent(name: string, raw: unknown, previous: IComponent | undefined): IComponent | null {
+function parseComponent(
+  name: string,
+  raw: unknown,
+  previous: IComponent | undefined,
+  known?: IComponent
+): IComponent | null {
   if (!isObject(raw)) {
     return null;
   }
   const pick = <K extends keyof IComponent>(key: K, parse: (x: unknown) => IComponent[K], fallback: IComponent[K]) =>
     key in raw ? parse(raw[key]) : previous ? previous[key] : fallback;
   const lastDot = name.lastIndexOf('.');
+  const metrics = pick('metrics', parseMetrics, null);
+  const before = previous?.history ?? known?.history ?? {};
+  // A patch carries `metrics` only when they changed: each one that does is one more point. A snapshot of an
+  // app already shown (a refresh) carries them too: the same values as before are no new point.
+  const same = !previous && known !== undefined && JSON.stringify(known.metrics) === JSON.stringify(metrics);
+  const history = 'metrics' in raw && !same ? appendMetrics(before, metrics, SPARK_POINTS) : before;
   return {
     name,
     parent: pick('parent', str, lastDot > 0 ? name.slice(0, lastDot) : null),
@@ -229,8 +248,62 @@ function parseComponent(name: string, raw: unknown, previous: IComponent | undef
     progress: pick('progress', x => (typeof x === 'number' && x >= 0 && x <= 1 ? x : null), null),
     url: pick('url', x => str(x) || null, null),
     port: pick('port', x => (typeof x === 'number' && Number.isInteger(x) && x > 0 && x < 65536 ? x : null), null),
-    logs: pick('logs', x => (Array.isArray(x) ? x.map(line => String(line)) : []), [])
+    logs: pick('logs', x => (Array.isArray(x) ? x.map(line => String(line)) : []), []),
+    metrics,
+    history
   };
+}
+
+function parseMetrics(x: unknown): { [name: string]: number } | null {
+  if (!isObject(x)) {
+    return null;
+  }
+  const numbers = Object.entries(x).filter(([, value]) => typeof value === 'number' && Number.isFinite(value));
+  return numbers.length ? (Object.fromEntries(numbers) as { [name: string]: number }) : null;
+}
+
+/**
+ * `history` with one more point per metric of `metrics` (a new object; the last `max` points kept). A
+ * metric that is no longer sent keeps its points.
+ *
+ * Example: appendMetrics({loss: [3, 2]}, {loss: 1}, 60) → {loss: [3, 2, 1]}
+ */
+export function appendMetrics(
+  history: { [name: string]: number[] },
+  metrics: { [name: string]: number } | null,
+  max: number
+): { [name: string]: number[] } {
+  if (!metrics) {
+    return history;
+  }
+  const next = { ...history };
+  for (const [name, value] of Object.entries(metrics)) {
+    next[name] = [...(history[name] ?? []), value].slice(-max);
+  }
+  return next;
+}
+
+/**
+ * The `points` of an SVG polyline drawing `values` in a `width` × `height` box: the first value at the left,
+ * the last at the right, the lowest at the bottom and the highest at the top (all equal: a line across the
+ * middle). Coordinates are rounded to 0.1.
+ *
+ * Example: sparklinePoints([0, 1], 10, 4) === '0,4 10,0'
+ */
+export function sparklinePoints(values: number[], width: number, height: number): string {
+  if (values.length === 0) {
+    return '';
+  }
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return values
+    .map((value, index) => {
+      const y = high === low ? height / 2 : height - ((value - low) / (high - low)) * height;
+      return `${round(index * step)},${round(y)}`;
+    })
+    .join(' ');
 }
 
 /** A component and its children, in the order the kernel listed them. */

@@ -18,7 +18,7 @@ import { AnsiUp } from 'ansi_up';
 import { CommandIDs } from './commands';
 import { lightningIcon, stageIcons } from './icon';
 import { KernelLink } from './link';
-import { IApp, ITreeNode, componentTree, latestOfEachName, proxiedPageUrl, shortName } from './model';
+import { IApp, IComponent, ITreeNode, componentTree, latestOfEachName, proxiedPageUrl, shortName, sparklinePoints } from './model';
 
 export class AppsPanel extends Widget {
   constructor(
@@ -149,6 +149,7 @@ export class AppsPanel extends Widget {
         )
       ),
       c.progress !== null ? progressBar(c.progress) : null,
+      sparklines(c),
       page
         ? h.a(
             {
@@ -239,6 +240,42 @@ function progressBar(progress: number): VirtualElement {
     h.div({ className: 'jp-LightnbProgress-fill', style: { width: `${percent}%` } }),
     h.span({ className: 'jp-LightnbProgress-label' }, `${percent}%`)
   );
+}
+
+const SPARK_WIDTH = 120;
+const SPARK_HEIGHT = 18;
+
+/** One small line chart per metric a work streams (its last points), with the latest value. */
+function sparklines(c: IComponent): VirtualElement | null {
+  const names = Object.keys(c.history).filter(name => c.history[name].length > 0);
+  if (names.length === 0) {
+    return null;
+  }
+  return h.div(
+    { className: 'jp-LightnbSparklines' },
+    ...names.map(name => {
+      const values = c.history[name];
+      const last = values[values.length - 1];
+      const svg =
+        `<svg xmlns="http://www.w3.org/2000/svg" width="${SPARK_WIDTH}" height="${SPARK_HEIGHT + 2}" ` +
+        `viewBox="-1 -1 ${SPARK_WIDTH + 2} ${SPARK_HEIGHT + 2}" preserveAspectRatio="none"><polyline fill="none" stroke="#1976d2" ` +
+        `stroke-width="1.5" vector-effect="non-scaling-stroke" points="${sparklinePoints(values, SPARK_WIDTH, SPARK_HEIGHT)}"/></svg>`;
+      return h.div(
+        { key: name, className: 'jp-LightnbSparkline', dataset: { metric: name, points: String(values.length) } },
+        h.span({ className: 'jp-LightnbSparkline-name', title: name }, name),
+        h.img({
+          className: 'jp-LightnbSparkline-chart',
+          src: `data:image/svg+xml;utf8,${encodeURIComponent(svg)}`,
+          alt: `${name}: the last ${values.length} values`
+        }),
+        h.span({ className: 'jp-LightnbSparkline-value' }, formatValue(last))
+      );
+    })
+  );
+}
+
+function formatValue(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(4);
 }
 
 function hint(text: string): VirtualElement {

@@ -152,6 +152,35 @@ try {
   expect(lastLine.includes('Total FLOPs: 1.2 G'), `the panel's last line reads as printed: ${lastLine}`);
   await screenshot(panel, 'panel-names-and-stopped.png');
 
+  step("the panel draws the work's streamed metrics as sparklines that grow while it streams");
+  const spark = pageWork.locator('.jp-LightnbSparkline[data-metric="loss"]');
+  const sparkState = () =>
+    spark
+      .evaluate(e => ({
+        points: Number(e.dataset.points),
+        value: e.querySelector('.jp-LightnbSparkline-value').textContent,
+        src: e.querySelector('img').getAttribute('src')
+      }))
+      .catch(() => null);
+  const firstSpark = await waitFor(sparkState, s => s && s.points >= 3, 'a loss sparkline with a few points', {
+    timeout: 30000
+  });
+  expect((await pageWork.locator('.jp-LightnbSparkline').count()) === 2, 'one sparkline per metric (loss, accuracy)');
+  const drawn = (/points="([^"]*)"/.exec(decodeURIComponent(firstSpark.src)) || ['', ''])[1].split(' ').filter(Boolean);
+  expect(
+    drawn.length === firstSpark.points,
+    `the sparkline draws its ${firstSpark.points} points: ${decodeURIComponent(firstSpark.src).slice(0, 300)}`
+  );
+  // It grows (up to the points it keeps, then it moves on: its latest value changes).
+  await eventually(
+    sparkState,
+    s => s && (s.points > firstSpark.points || (s.value !== firstSpark.value && s.src !== firstSpark.src)),
+    'the sparkline to grow while the work streams',
+    { timeout: 30000 }
+  );
+  result.sparkline = [firstSpark.points, (await sparkState())?.points];
+  await screenshot(pageWork, 'panel-sparkline.png');
+
   step("the AppView renders the work's output in colour, not as raw ANSI codes");
   const view = output('view').locator('.lnb-app');
   await view.waitFor({ timeout: 60000 });

@@ -13,9 +13,12 @@ lines only — stage changes and log lines, no control codes — so the log read
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 from rich.console import Console, Group
@@ -31,6 +34,9 @@ STAGE_STYLES = {
     "stopped": "magenta",
 }
 REFRESH_PER_SECOND = 4
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+SPARK_POINTS = 30  # the last values of each metric a sparkline shows
+MAX_METRICS = 6  # metrics shown per component
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,64 @@ class Row:
     stage: str  # a work's stage; "" for a flow
     progress: float | None  # an attribute named `progress` in [0, 1]
     detail: str  # a work's url, or the first line of why it failed or stopped
+    metrics: tuple[tuple[str, float], ...] = ()  # its `metrics` attribute's finite numbers, in order
+
+
+def sparkline(values: Sequence[float], width: int = SPARK_POINTS) -> str:
+    """The last ``width`` values as a line of blocks ``▁▂▃▄▅▆▇█``, lowest to highest (all equal: ``▄``)."""
+    shown = list(values)[-width:] if width > 0 else []
+    if not shown:
+        return ""
+    low, high = min(shown), max(shown)
+    if high == low:
+        return SPARK_BLOCKS[3] * len(shown)
+    top = len(SPARK_BLOCKS) - 1
+    return "".join(SPARK_BLOCKS[round((value - low) / (high - low) * top)] for value in shown)
+
+
+def metric_values(value: Any) -> tuple[tuple[str, float], ...]:
+    """A ``metrics`` attribute's finite numbers (at most ``MAX_METRICS``); ``()`` if it is no dict."""
+    if not isinstance(value, dict):
+        return ()
+    numbers = [(str(key), float(number)) for key, number in value.items()
+               if isinstance(number, Real) and not isinstance(number, bool) and math.isfinite(float(number))]
+    return tuple(numbers[:MAX_METRICS])
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One metric of one component as the view shows it: its sparkline and latest value."""
+
+    component: str
+    metric: str
+    spark: str
+    last: float
+
+    def text(self) -> str:
+        return f"{self.metric} {self.spark} {self.last:.4g}"
+
+
+class MetricHistory:
+    """The last values each component's metrics took, as the view saw them (a new set of values is one
+    more point; the same set seen again is none)."""
+
+    def __init__(self, points: int = SPARK_POINTS) -> None:
+        self.points = points
+        self._last: dict[str, tuple[tuple[str, float], ...]] = {}
+        self._series: dict[str, dict[str, deque[float]]] = {}
+
+    def observe(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            if not row.metrics or self._last.get(row.name) == row.metrics:
+                continue
+            self._last[row.name] = row.metrics
+            series = self._series.setdefault(row.name, {})
+            for metric, value in row.metrics:
+                series.setdefault(metric, deque(maxlen=self.points)).append(value)
+
+    def lines(self, component: str) -> list[MetricLine]:
+        return [MetricLine(component, metric, sparkline(values, self.points), values[-1])
+                for metric, values in self._series.get(component, {}).items() if values]
 
 
 def component_rows(state: dict[str, Any], name: str = "root") -> list[Row]:
@@ -61,7 +125,7 @@ def _rows(state: dict[str, Any], name: str, kind: str) -> Iterator[Row]:
         stage = latest.get("stage", "not_started")
         if stage in ("failed", "stopped") and latest.get("message"):
             detail = str(latest["message"]).strip().splitlines()[-1]
-    yield Row(name, kind, stage, progress, detail)
+    yield Row(name, kind, stage, progress, detail, metric_values(variables.get("metrics")))
     for key, child in state.get("flows", {}).items():
         yield from _rows(child, f"{name}.{key}", "flow")
     for key, child in state.get("works", {}).items():
@@ -86,6 +150,8 @@ class TerminalView:
         self._log_names: set[str] = set()
         self._log_counts: dict[str, int] = {}
         self._stages: dict[str, str] = {}
+        self._history = MetricHistory()
+        self._printed_metrics: set[str] = set()
         self._cluster = ""
         self._live: Live | None = None
         self.stopping = ""
@@ -130,10 +196,12 @@ class TerminalView:
             self._said_stopping = True
             self.console.print(f"lightnb: {self.stopping}", highlight=False)
         self._print_logs(final)
+        rows = component_rows(self.app.state)
+        self._history.observe(rows)
         if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+            self._live.update(self._render(rows), refresh=True)
         else:
-            self._print_changes()
+            self._print_changes(rows, final)
 
     # -- pieces -------------------------------------------------------------------------------------------
     def _from(self) -> str:
@@ -156,24 +224,30 @@ class TerminalView:
                 prefix = Text(f"{name} | ", style="dim")
                 self.console.print(prefix + Text(line), soft_wrap=True, highlight=False, markup=False)
 
-    def _print_changes(self) -> None:
-        """Without a terminal: one plain line per stage change."""
+    def _print_changes(self, rows: list[Row], final: bool) -> None:
+        """Without a terminal: one plain line per stage change; a work's metrics as sparklines once it
+        ended (or the app did)."""
         cluster = self._cluster_description()
         if cluster and cluster != self._cluster:
             self._cluster = cluster
             self.console.print(f"lightnb: on {cluster}", highlight=False)
-        for row in component_rows(self.app.state):
+        for row in rows:
             if row.kind == "work" and self._stages.get(row.name) != row.stage:
                 self._stages[row.name] = row.stage
                 detail = f" ({row.detail})" if row.detail else ""
                 self.console.print(f"{row.name}: {row.stage}{detail}", highlight=False, markup=False)
+            ended = row.stage in ("succeeded", "failed", "stopped") or (final and row.kind == "work")
+            if ended and row.name not in self._printed_metrics and self._history.lines(row.name):
+                self._printed_metrics.add(row.name)
+                for line in self._history.lines(row.name):
+                    self.console.print(f"{row.name} metrics: {line.text()}", highlight=False, markup=False)
 
     def _cluster_description(self) -> str:
         executor = getattr(self.app.loop, "executor", None)
         description = str(getattr(executor, "description", "") or "")
         return "" if description == "not connected" else description
 
-    def _render(self) -> Any:
+    def _render(self, rows: list[Row] | None = None) -> Any:
         stage = "stopping" if self.stopping and not self.app.ended else str(self.app.stage)
         header = Text.assemble(("lightnb ", "bold"), (self.app.name, "bold cyan"), f"{self._from()} · ",
                                (stage, STAGE_STYLES.get(stage, "bold")))
@@ -185,10 +259,17 @@ class TerminalView:
         table.add_column("stage")
         table.add_column("progress")
         table.add_column("")
-        for row in component_rows(self.app.state):
+        rows = component_rows(self.app.state) if rows is None else rows
+        metrics = {row.name: "\n".join(line.text() for line in self._history.lines(row.name)) for row in rows}
+        if any(metrics.values()):
+            table.add_column("metrics")
+        for row in rows:
             bar = Text.assemble(*_bar_text(row.progress)) if row.progress is not None else ""
-            table.add_row(row.name, Text(row.stage or "flow", style=STAGE_STYLES.get(row.stage, "dim")), bar,
-                          Text(row.detail, style="dim"))
+            cells = [row.name, Text(row.stage or "flow", style=STAGE_STYLES.get(row.stage, "dim")), bar,
+                     Text(row.detail, style="dim")]
+            if any(metrics.values()):
+                cells.append(Text(metrics[row.name], style="green"))
+            table.add_row(*cells)
         return Group(header, table)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
+from ..core.view import ComponentView
 from ..core.work import LightningWork, WorkStopped
 from ._work import set_quietly, stop_signal
 from .scripts import ProcessFailed, ProcessTree, child_environment, describe_exit
@@ -101,7 +102,11 @@ class LoadTest(LightningWork):
     -------
     >>> load = LoadTest(server.url, path="/predict", json={"inputs": [[0.5]]}, users=8, duration=20)
     >>> # in a flow: load.run(); once it has succeeded: load.rps, load.p99_ms
+
+    The AppView shows its requests per second and latency percentiles live, as figures and a chart.
     """
+
+    _view = ComponentView("loadtest", ("requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms"))
 
     def __init__(self, url: str | None = None, path: str = "/predict", method: str = "POST", json: Any = None,
                  users: int = 10, spawn_rate: float = 10, duration: float = 10, *, parallel: bool = True,

@@ -33,6 +33,7 @@ from typing import Any
 from ..core.flow import LightningFlow
 from ..core.structures import Dict
 from ..core.values import describe_type
+from ..core.view import ComponentView
 from ..core.work import LightningWork
 from ..storage.store import current_app_id, storage_url
 
@@ -71,6 +72,9 @@ class Sweep(LightningFlow):
     works are ``trial_works`` (keyed by trial number), so ``sweep.works()`` lists them; ``sweep.study`` is the
     Optuna study.
 
+    The AppView shows it as a live table of its trials (state, params, value; the best one highlighted)
+    and a chart of the value against the trial.
+
     The study lives in the app's storage: an Optuna ``JournalStorage`` file
     ``<storage root>/sweeps/<app id>/<sweep name>.journal``, which ``optuna.load_study`` reads afterwards. Only
     the flow (in the kernel) writes it. With an object store as the storage root (``s3://...``, where a
@@ -80,6 +84,8 @@ class Sweep(LightningFlow):
     state: a flow that starts again with only its state (a resumed app) opens the study again, and finds its
     running trials, the steps they reported and the prunes it asked for in the journal.
     """
+
+    _view = ComponentView("sweep", ("trials", "best_trial", "best_value", "metric", "direction", "n_trials"))
 
     def __init__(self, trial_work: Callable[[dict[str, Any]], LightningWork],
                  suggest: Callable[[Any], dict[str, Any]], n_trials: int, concurrency: int = 4,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import traceback
 from typing import Any
@@ -13,6 +12,7 @@ from ..core.component import log_output
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
 from ..storage import Drive
+from . import _tensorboard_main
 from ._serving import LOOPBACK, ServerWork, free_port
 from .scripts import ProcessTree, child_environment
 
@@ -47,8 +47,9 @@ class TensorBoardWork(ServerWork):
     seconds — so TensorBoard can run on another machine than the training.
 
     It serves on 127.0.0.1 on a free port (``host``/``port`` to change that) in a process of its own, sets
-    ``url`` once TensorBoard answers, and ends with the work. TensorBoard's pages use relative URLs, so they
-    also work through the notebook's proxy (``{base_url}proxy/{port}/``, trailing slash included).
+    ``url`` once TensorBoard answers, and ends with the work. TensorBoard's pages use relative URLs (its
+    fonts' absolute ones are made relative, see ``_tensorboard_main``), so they also work through the
+    notebook's proxy (``{base_url}proxy/{port}/``, trailing slash included).
 
     Example
     -------
@@ -91,7 +92,7 @@ class TensorBoardWork(ServerWork):
             folder = self.logdir
             os.makedirs(folder, exist_ok=True)  # TensorBoard shows an empty board for runs still to come
         argv = [
-            sys.executable, "-m", "tensorboard.main", "--logdir", folder, "--host", host,
+            *_tensorboard_main.command(), "--logdir", folder, "--host", host,
             "--port", str(port), "--reload_interval", str(self.reload_interval), *self.extra_args,
         ]
         tree = ProcessTree(argv, work=self, env=child_environment(None, PYTHONUNBUFFERED="1")).start()
@@ -111,3 +112,4 @@ class TensorBoardWork(ServerWork):
             except Exception:  # one unreadable entry must not take TensorBoard down; say why in the log
                 log_output(self, f"{self.name}: could not bring {entry!r} from {self.logdir.id}:\n"
                                  f"{traceback.format_exc()}", "stderr")
+

@@ -11,9 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .values import StateValue, Tracker, check_state_value, describe_type, to_json, track
+from .view import ComponentView
 
 if TYPE_CHECKING:
     from .flow import LightningFlow
@@ -214,6 +215,9 @@ class Node(metaclass=_NodeMeta):
 
 class Component(Node):
     """What flows and works share: public attributes are state, validated and reported on every set."""
+
+    # How the fronts show it beyond stage, logs and progress (a sweep's table, a load test's figures).
+    _view: ClassVar[ComponentView | None] = None
 
     def __setattr__(self, attribute: str, value: Any) -> None:
         if attribute.startswith("_") or isinstance(getattr(type(self), attribute, None), property):

@@ -18,6 +18,7 @@ from typing import Any
 from ..core.component import Node
 from ..core.events import Changes
 from ..core.flow import LightningFlow
+from ..core.values import plain
 from ..core.work import LightningWork
 from ..frontend.runner import frontend_url
 from .urls import url_pieces
@@ -105,6 +106,16 @@ def metrics_of(node: Node) -> dict[str, float] | None:
     return dict(list(numbers.items())[:MAX_METRICS]) or None
 
 
+def view_of(node: Node) -> dict[str, Any] | None:
+    """``{"kind", "state"}``: the view the component's class asks for (``_view``, a
+    ``lightnb.core.view.ComponentView``) with the state attributes it is drawn from; else None."""
+    view = node._view if isinstance(node, (LightningFlow, LightningWork)) else None
+    if view is None:
+        return None
+    values = node.__dict__
+    return {"kind": view.kind, "state": {field: plain(values.get(field)) for field in view.fields}}
+
+
 def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
     """The Component object of ``node`` (see docs/comm-protocol.md); ``logs(app, name)`` gives its log
     lines."""
@@ -123,6 +134,7 @@ def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
         "port": url_pieces(url)["port"] if url else None,
         "logs": logs(app, node.name),
         "metrics": metrics_of(node),
+        "view": view_of(node),
     }
 
 

@@ -316,3 +316,61 @@ def test_what_the_first_pass_prints_shows_at_once(tmp_path: Path) -> None:
     finally:
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=120) == 130
+
+
+METRICS_APP = """\
+import time
+
+from lightnb import LightningApp, LightningFlow, LightningWork
+
+
+class Learn(LightningWork):
+    def __init__(self):
+        super().__init__(parallel=True)
+        self.metrics = {}
+
+    def run(self):
+        for step in range(1, 21):
+            self.metrics = {"loss": 1 / step, "accuracy": 1 - 1 / (step + 1)}
+            time.sleep(0.1)
+
+
+class Root(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.learn = Learn()
+
+    def run(self):
+        self.learn.run()
+        if self.learn.has_succeeded:
+            self.stop("learnt")
+
+
+app = LightningApp(Root())
+"""
+
+
+def test_a_run_shows_a_works_streamed_metrics_as_sparklines(tmp_path: Path) -> None:
+    (tmp_path / "learn.py").write_text(METRICS_APP)
+    done = lightnb("run", "learn.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = {line.split(" ")[2]: line for line in done.stdout.splitlines() if line.startswith("root.learn metrics: ")}
+    assert set(lines) == {"loss", "accuracy"}, done.stdout
+    _, _, _, loss_spark, loss_last = lines["loss"].split(" ")
+    _, _, _, accuracy_spark, accuracy_last = lines["accuracy"].split(" ")
+    assert float(loss_last) == 0.05 and abs(float(accuracy_last) - 20 / 21) < 1e-3  # the last values streamed
+    assert len(loss_spark) >= 3 and set(loss_spark + accuracy_spark) <= set("▁▂▃▄▅▆▇█")
+    assert loss_spark[0] > loss_spark[-1] and accuracy_spark[0] < accuracy_spark[-1]  # going down, going up
+
+
+def test_in_a_terminal_the_live_table_shows_the_metrics_sparklines(tmp_path: Path) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    (tmp_path / "learn.py").write_text(METRICS_APP.replace("range(1, 21)", "range(1, 61)"))
+    child = pexpect.spawn(sys.executable, ["-m", "lightnb", "run", "learn.py"], cwd=str(tmp_path), env=env(),
+                          timeout=240, dimensions=(30, 160), encoding="utf-8", codec_errors="replace")
+    # The live table's metrics column, redrawn while the work streams: a sparkline of at least 3 points.
+    child.expect(r"loss [▁▂▃▄▅▆▇█]{3,} [\d.e-]+")
+    child.expect("accuracy")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before

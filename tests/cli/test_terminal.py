@@ -6,6 +6,7 @@ Fast tests on the in-process executor; tests/test_cli.py runs the real command o
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 
@@ -92,3 +93,70 @@ def test_without_a_terminal_the_view_writes_plain_lines() -> None:
     # Log lines as the components printed them (no markup interpretation), each once.
     assert lines.count("root.steps.0 | starting [bold]not markup[/bold]") == 1
     assert lines.count("root.steps.1 | starting [bold]not markup[/bold]") == 1
+
+
+# -- metrics as sparklines ---------------------------------------------------------------------------------
+def test_a_sparkline_scales_the_last_values_from_lowest_to_highest_block() -> None:
+    from lightnb.cli.terminal import sparkline
+
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([10, 0]) == "█▁"
+    assert sparkline([3.0, 3.0, 3.0]) == "▄▄▄"  # no change: a flat line, not a crash
+    assert sparkline([]) == ""
+    assert sparkline(range(100), width=5) == "▁▃▅▆█"  # the last five of them, scaled among themselves
+
+
+def test_metric_history_adds_a_point_per_new_set_of_values() -> None:
+    from lightnb.cli.terminal import MetricHistory
+
+    history = MetricHistory(points=4)
+    for loss in (4.0, 4.0, 3.0, 2.0, 1.0, 0.5):  # the same set seen twice is one point
+        history.observe([Row("root.w", "work", "running", None, "", (("loss", loss), ("acc", 1 / (1 + loss))))])
+    lines = {line.metric: line for line in history.lines("root.w")}
+    assert lines["loss"].spark == "█▅▂▁" and lines["loss"].last == 0.5  # the last four points
+    assert lines["acc"].spark[-1] == "█"
+    assert lines["loss"].text() == "loss █▅▂▁ 0.5"
+    assert history.lines("root") == []
+
+
+def test_metrics_attribute_keeps_finite_numbers_only() -> None:
+    state = {"vars": {"metrics": {"loss": 0.5, "name": "x", "nan": float("nan"), "flag": True, "n": 3}},
+             "flows": {}, "works": {}}
+    assert component_rows(state)[0].metrics == (("loss", 0.5), ("n", 3.0))
+
+
+class Learn(LightningWork):
+    def __init__(self):
+        super().__init__(parallel=True)
+        self.metrics: dict = {}
+
+    def run(self):
+        for step in range(1, 9):
+            self.metrics = {"loss": 1 / step}
+            time.sleep(0.05)
+
+
+class LearnRoot(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.learn = Learn()
+
+    def run(self):
+        self.learn.run()
+        if self.learn.has_succeeded:
+            self.stop("learnt")
+
+
+def test_without_a_terminal_a_works_metrics_end_as_a_sparkline_line() -> None:
+    out = io.StringIO()
+    app = LightningApp(LearnRoot(), cluster="in-process")
+    view = TerminalView(app, Console(file=out, force_terminal=False, no_color=True, soft_wrap=True))
+    app.subscribe(view.on_changes)
+    app.start()
+    with view:
+        while not view.wait_until_ended(0.25):
+            pass
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("root.learn metrics: loss ")]
+    assert len(lines) == 1, out.getvalue()
+    spark, last = lines[0].removeprefix("root.learn metrics: loss ").split(" ")
+    assert float(last) == 0.125 and spark[-1] == "▁" and len(spark) >= 2 and set(spark) <= set("▁▂▃▄▅▆▇█")

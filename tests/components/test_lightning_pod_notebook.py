@@ -50,3 +50,14 @@ def test_the_lightning_pod_notebook_runs_end_to_end_in_a_real_kernel(tmp_path, m
 
     # Stopped cleanly: the server and the load test are stopped with the app.
     assert re.search(r"stopped — \{'root.server': 'stopped', 'root.load': '(succeeded|stopped)'\}", text), text
+
+    # The live view, as the notebook keeps it (its widget state): the sweep as its table of trials, the load
+    # test as its figures.
+    states = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    appview = next(s["state"] for s in states.values() if "components" in s["state"])
+    sweep = appview["components"]["root.sweep"]["view"]
+    assert sweep["kind"] == "sweep" and len(sweep["state"]["trials"]) == 8
+    assert sweep["state"]["best_trial"] == int(trial)
+    load_view = appview["components"]["root.load"]["view"]
+    assert load_view["kind"] == "loadtest" and load_view["state"]["requests"] == int(load.group(1))
+    assert load_view["state"]["p50_ms"] <= load_view["state"]["p99_ms"]

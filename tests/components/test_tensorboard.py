@@ -81,3 +81,28 @@ def test_tensorboard_follows_the_runs_a_trainer_put_in_a_drive(cluster, tmp_path
     finally:
         app.stop()
     worker_processes.assert_none_left()
+
+
+def test_tensorboard_pages_ask_for_their_fonts_relative_to_the_page():
+    """Behind a proxy the server's root is another server's: the font URLs in HTML and CSS become relative,
+    with a Content-Length to match; other responses pass through untouched."""
+    from lightnb.components._tensorboard_main import fonts_relative
+
+    def board(environ, start_response):
+        body = {"/": b"<style>src: url(/font-roboto/a.woff2)</style>", "/x.js": b"url(/font-roboto/b)"}[
+            environ["PATH_INFO"]]
+        kind = "text/html; charset=utf-8" if environ["PATH_INFO"] == "/" else "application/javascript"
+        start_response("200 OK", [("Content-Type", kind), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def get(path):
+        seen = {}
+        body = b"".join(fonts_relative(board)({"PATH_INFO": path},
+                                              lambda status, headers, exc_info=None: seen.update(headers)))
+        return body, seen
+
+    page, headers = get("/")
+    assert page == b"<style>src: url(font-roboto/a.woff2)</style>"
+    assert headers["Content-Length"] == str(len(page))
+    script, _ = get("/x.js")
+    assert script == b"url(/font-roboto/b)"

@@ -121,7 +121,7 @@ def test_snapshot_then_patches_as_the_app_runs(kernel):
     assert app["components"]["root.short"] == {
         "name": "root.short", "parent": "root", "kind": "work", "class": "Steps", "stage": "succeeded",
         "message": None, "progress": 1.0, "url": None, "port": None,
-        "logs": [f"step {i} of 10" for i in range(1, 11)], "metrics": None}
+        "logs": [f"step {i} of 10" for i in range(1, 11)], "metrics": None, "view": None}
 
 
 def test_commands_are_acknowledged_and_carried_out(kernel):

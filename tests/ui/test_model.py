@@ -65,7 +65,7 @@ def test_a_component_as_front_ends_see_it():
     assert describe(app, app.root.odd) == {
         "name": "root.odd", "parent": "root", "kind": "work", "class": "Odd", "stage": "not_started",
         "message": None, "progress": None, "url": "http://127.0.0.1:6006/", "port": 6006, "logs": [],
-        "metrics": None}
+        "metrics": None, "view": None}
     assert describe(app, app.root)["progress"] is None
 
 

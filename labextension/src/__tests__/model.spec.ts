@@ -2,6 +2,9 @@ import {
   EMPTY_STATE,
   IState,
   PROTOCOL_VERSION,
+  SPARK_POINTS,
+  appendMetrics,
+  sparklinePoints,
   commandMessage,
   componentTree,
   helloMessage,
@@ -302,5 +305,61 @@ describe('latestOfEachName', () => {
   it('never hides an app that is still running', () => {
     const apps = [app('a1', 'A', 'running'), app('a2', 'A', 'running'), app('a3', 'A', 'stopped')];
     expect(latestOfEachName(apps).map(({ app }) => app.id)).toEqual(['a1', 'a2', 'a3']);
+  });
+});
+
+describe('metrics sparklines', () => {
+  const withMetrics = (seq: number, metrics: object | null) => ({
+    v: 1,
+    type: 'patch',
+    seq,
+    apps: [{ id: 'root-1a2b3c4d', components: { 'root.train': { metrics } } }],
+    removed: []
+  });
+
+  it('adds a point per patch that carries new metrics, and none for other patches', () => {
+    let state = synced();
+    state = reduce(state, withMetrics(13, { loss: 3, acc: 0.1 })).state;
+    state = reduce(state, withMetrics(14, { loss: 2, acc: 0.5 })).state;
+    state = reduce(state, {
+      v: 1, type: 'patch', seq: 15, apps: [{ id: 'root-1a2b3c4d', components: { 'root.train': { progress: 0.5 } } }], removed: []
+    }).state;
+    const train = state.apps[0].components['root.train'];
+    expect(train.history).toEqual({ loss: [3, 2], acc: [0.1, 0.5] });
+    expect(train.metrics).toEqual({ loss: 2, acc: 0.5 });
+  });
+
+  it('keeps the last SPARK_POINTS points, and the points across a snapshot of the same app', () => {
+    let state = synced();
+    for (let i = 0; i < SPARK_POINTS + 5; i++) {
+      state = reduce(state, withMetrics(13 + i, { loss: i, bad: 'x' })).state;
+    }
+    let history = state.apps[0].components['root.train'].history;
+    expect(history.loss.length).toBe(SPARK_POINTS);
+    expect(history.loss[history.loss.length - 1]).toBe(SPARK_POINTS + 4);
+    expect(history.bad).toBeUndefined();
+    state = reduce(state, snapshot(200)).state;
+    history = state.apps[0].components['root.train'].history;
+    expect(history.loss.length).toBe(SPARK_POINTS);
+  });
+
+  it('adds no point for a snapshot (a refresh) repeating the values already shown', () => {
+    let state = synced();
+    state = reduce(state, withMetrics(13, { loss: 3 })).state;
+    const again = snapshot(14);
+    (again.apps[0].components['root.train'] as { metrics?: object }).metrics = { loss: 3 };
+    state = reduce(state, again).state;
+    expect(state.apps[0].components['root.train'].history).toEqual({ loss: [3] });
+    const later = snapshot(15);
+    (later.apps[0].components['root.train'] as { metrics?: object }).metrics = { loss: 2 };
+    state = reduce(state, later).state;
+    expect(state.apps[0].components['root.train'].history).toEqual({ loss: [3, 2] });
+  });
+
+  it('draws values as polyline points, lowest at the bottom', () => {
+    expect(sparklinePoints([0, 1], 10, 4)).toBe('0,4 10,0');
+    expect(sparklinePoints([2, 2, 2], 10, 4)).toBe('0,2 5,2 10,2');
+    expect(sparklinePoints([], 10, 4)).toBe('');
+    expect(appendMetrics({ loss: [3, 2] }, { loss: 1 }, 2)).toEqual({ loss: [2, 1] });
   });
 });

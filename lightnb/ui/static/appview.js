@@ -82,6 +82,7 @@ class Tree {
       stop: h("button", { class: "lnb-btn lnb-btn-small", title: `stop ${name}` }, "stop"),
       logs: h("pre", { class: "lnb-logs" }),
       chart: h("div", { class: "lnb-chart" }),
+      view: h("div", { class: "lnb-view" }),
       logsBox: h("details", { class: "lnb-logs-box" }),
       error: h("pre", { class: "lnb-error" }),
     };
@@ -90,7 +91,7 @@ class Tree {
     const line = h("div", { class: "lnb-line" }, row.stage, row.name, row.cls, row.bar, row.percent,
       row.link, row.stop);
     row.element = h("div", { class: "lnb-row", style: `margin-left: ${depth * 1.2}em`, "data-name": name },
-      line, row.error, row.chart, row.logsBox);
+      line, row.error, row.view, row.chart, row.logsBox);
     return row;
   }
 
@@ -117,6 +118,7 @@ class Tree {
     row.logsBox.style.display = logs.length ? "" : "none";
     row.chart.style.display = component.metrics ? "" : "none";
     if (component.metrics) plotMetrics(row, component.metrics);
+    renderView(row, component.view);
     const text = logs.join("\n");
     if (row.logs.dataset.text !== text) {
       row.logs.dataset.text = text;
@@ -125,37 +127,157 @@ class Tree {
   }
 }
 
-// A live line chart of a component's `metrics` (uPlot): each new value the kernel sends (at most 10 a
-// second, only when they changed) is one more point; the last MAX_POINTS are kept.
+// A live uPlot line chart filled point by point, the last MAX_POINTS kept: a work's metrics, a load test's
+// figures over time, a sweep's value per trial. `series`: [{label, scale?}] (a second scale gets its own axis,
+// on the right); `element.dataset.points` says how many points it holds.
 const MAX_POINTS = 2000;
 const COLOURS = ["#1976d2", "#d32f2f", "#388e3c", "#f57c00", "#7b1fa2", "#0097a7", "#5d4037", "#c2185b"];
 
+class LiveChart {
+  constructor(element, { time = true, dots = false, height = 180, xLabel = null } = {}) {
+    this.element = element;
+    this.options = { time, dots, height, xLabel };
+    this.key = null;
+    this.plot = null;
+    this.columns = [[]];
+  }
+
+  // The series drawn; a new set starts the chart afresh.
+  setSeries(series) {
+    const key = JSON.stringify(series);
+    if (key === this.key) return;
+    this.key = key;
+    this.series = series;
+    this.columns = [[], ...series.map(() => [])];
+    if (this.plot) this.plot.destroy();
+    this.plot = null;
+  }
+
+  // One more point: x and one value per series.
+  push(x, values) {
+    this.columns[0].push(x);
+    values.forEach((value, index) => this.columns[index + 1].push(value));
+    if (this.columns[0].length > MAX_POINTS) for (const column of this.columns) column.shift();
+    this.draw();
+  }
+
+  // Every point at once: xs and one column per series.
+  replace(xs, columns) {
+    this.columns = [xs, ...columns];
+    this.draw();
+  }
+
+  draw() {
+    this.element.dataset.points = String(this.columns[0].length);
+    if (this.plot) {
+      this.plot.setData(this.columns);
+      return;
+    }
+    const { time, dots, height, xLabel } = this.options;
+    const scales = [...new Set(this.series.map((serie) => serie.scale || "y"))];
+    const width = Math.max(240, Math.min(720, (this.element.parentElement?.clientWidth || 600) - 20));
+    this.plot = new uPlot({
+      width, height,
+      series: [{ label: xLabel || (time ? "time" : "x") }, ...this.series.map((serie, index) => ({
+        label: serie.label, scale: serie.scale || "y", stroke: COLOURS[index % COLOURS.length], width: 1.5,
+        points: { show: dots, size: 6 },
+      }))],
+      scales: { x: { time }, ...Object.fromEntries(scales.map((scale) => [scale, {}])) },
+      axes: [time ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, ...scales.map((scale, index) => ({ scale, side: index === 0 ? 3 : 1, grid: { show: index === 0 },
+        label: scale === "y" ? undefined : scale }))],
+      legend: { live: true },
+    }, this.columns, this.element);
+  }
+}
+
+// A component's `metrics`: each new set of values the kernel sends (at most 10 a second, only when they
+// changed) is one more point.
 function plotMetrics(row, metrics) {
-  const names = Object.keys(metrics);
   const key = JSON.stringify(metrics);
   if (row.metricsKey === key) return; // the same values again (a redraw, not a new point)
   row.metricsKey = key;
-  if (!row.series || row.series.join("\u0000") !== names.join("\u0000")) {
-    row.series = names;
-    row.points = [[], ...names.map(() => [])];
-    if (row.plot) row.plot.destroy();
-    row.plot = null;
+  row.metricsChart ||= new LiveChart(row.chart);
+  row.metricsChart.setSeries(Object.keys(metrics).map((label) => ({ label })));
+  row.metricsChart.push(Date.now() / 1000, Object.values(metrics));
+}
+
+// -- the views a component's class asks for (its `_view`: a kind, and the state it is drawn from) ----------
+
+function fmt(value, digits = 4) {
+  if (value == null) return "–";
+  if (typeof value === "number") return Number.isInteger(value) ? String(value) : value.toPrecision(digits);
+  return String(value);
+}
+
+// A Sweep: its trials as a table (state, params, value; the best highlighted), and the value against the trial.
+function sweepView(box, state) {
+  if (!box.sweep) {
+    const summary = h("div", { class: "lnb-view-summary" });
+    const table = h("table", { class: "lnb-trials" });
+    const chart = h("div", { class: "lnb-chart lnb-sweep-chart" });
+    box.replaceChildren(summary, table, chart);
+    box.sweep = { summary, table, chart: new LiveChart(chart, { time: false, dots: true, height: 160, xLabel: "trial" }) };
   }
-  row.points[0].push(Date.now() / 1000);
-  names.forEach((name, index) => row.points[index + 1].push(metrics[name]));
-  if (row.points[0].length > MAX_POINTS) for (const column of row.points) column.shift();
-  row.chart.dataset.points = String(row.points[0].length);
-  if (!row.plot) {
-    const width = Math.max(240, Math.min(720, (row.element.clientWidth || 600) - 20));
-    row.plot = new uPlot({
-      width, height: 180,
-      series: [{}, ...names.map((name, index) => ({ label: name, stroke: COLOURS[index % COLOURS.length], width: 1.5 }))],
-      scales: { x: { time: true } },
-      legend: { live: true },
-    }, row.points, row.chart);
-  } else {
-    row.plot.setData(row.points);
+  const { summary, table, chart } = box.sweep;
+  const trials = state.trials || [];
+  const finished = trials.filter((trial) => trial.state !== "running").length;
+  const best = trials.find((trial) => trial.number === state.best_trial);
+  summary.textContent = `${trials.length} of ${state.n_trials ?? "?"} trials started, ${finished} ended` +
+    (best ? ` · best: trial ${best.number}, ${state.metric} ${fmt(best.value)} (${state.direction})` : "");
+  const names = [...new Set(trials.flatMap((trial) => Object.keys(trial.params || {})))];
+  const head = h("tr", {}, h("th", {}, "trial"), h("th", {}, "state"), ...names.map((name) => h("th", {}, name)),
+    h("th", {}, state.metric || "value"));
+  const rows = trials.map((trial) => h("tr", {
+    class: `lnb-trial lnb-trial-${trial.state}${trial.number === state.best_trial ? " lnb-best" : ""}`,
+    "data-trial": String(trial.number), "data-state": trial.state,
+    title: trial.number === state.best_trial ? "the best trial so far" : "",
+  }, h("td", {}, `${trial.number === state.best_trial ? "★ " : ""}${trial.number}`),
+  h("td", { class: "lnb-trial-state" }, trial.state),
+  ...names.map((name) => h("td", {}, fmt((trial.params || {})[name]))),
+  h("td", { class: "lnb-trial-value" }, fmt(trial.value))));
+  table.replaceChildren(h("thead", {}, head), h("tbody", {}, ...rows));
+  const scored = trials.filter((trial) => typeof trial.value === "number");
+  chart.setSeries([{ label: state.metric || "value" }]);
+  chart.replace(scored.map((trial) => trial.number), [scored.map((trial) => trial.value)]);
+}
+
+// A LoadTest: requests per second and latency percentiles, as figures and a chart over time (each new set
+// of figures the kernel sends is one more point).
+const LOAD_FIGURES = [["rps", "req/s"], ["p50_ms", "p50 ms"], ["p95_ms", "p95 ms"], ["p99_ms", "p99 ms"],
+  ["requests", "requests"], ["failures", "failures"]];
+
+function loadTestView(box, state) {
+  if (!box.load) {
+    const figures = h("div", { class: "lnb-figures" });
+    const cells = {};
+    for (const [key, label] of LOAD_FIGURES) {
+      cells[key] = h("span", { class: "lnb-figure-value" });
+      figures.append(h("span", { class: "lnb-figure", "data-figure": key }, h("span", { class: "lnb-figure-label" }, label), cells[key]));
+    }
+    const chart = h("div", { class: "lnb-chart lnb-load-chart" });
+    box.replaceChildren(figures, chart);
+    box.load = { cells, chart: new LiveChart(chart, { height: 160 }) };
+    box.load.chart.setSeries([{ label: "p50 ms", scale: "ms" }, { label: "p95 ms", scale: "ms" },
+      { label: "p99 ms", scale: "ms" }, { label: "req/s", scale: "req/s" }]);
   }
+  for (const [key] of LOAD_FIGURES) {
+    const value = state[key];
+    box.load.cells[key].textContent = key === "rps" && value != null ? value.toFixed(1) : fmt(value, 3);
+  }
+  if (state.requests) box.load.chart.push(Date.now() / 1000, [state.p50_ms, state.p95_ms, state.p99_ms, state.rps]);
+}
+
+const VIEWS = { sweep: sweepView, loadtest: loadTestView };
+
+function renderView(row, view) {
+  const draw = view ? VIEWS[view.kind] : null;
+  row.view.style.display = draw ? "" : "none";
+  if (!draw) return;
+  const key = JSON.stringify(view.state);
+  if (row.viewKey === key) return; // the same state again (a redraw, not a change)
+  row.viewKey = key;
+  row.view.dataset.kind = view.kind;
+  draw(row.view, view.state);
 }
 
 function render({ model, el }) {
