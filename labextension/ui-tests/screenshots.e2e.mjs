@@ -96,14 +96,14 @@ try {
 
   log("7: the work's metrics in the view (a live chart)");
   await settle(() => pageRow.locator('.lnb-chart').getAttribute('data-points', { timeout: 500 }), n => Number(n) >= 30, 30000);
-  await shot(pageRow, 7, 'appview-metrics-chart');
+  await shot(pageRow, 'charts', 'appview-metrics-chart');
 
   log("4: a stopped app's page tab");
   const stoppedView = output('stopped_view').locator('.lnb-app');
   await stoppedView.locator('.lnb-tab', { hasText: 'page' }).click({ timeout: 10000 }).catch(() => {});
   await settle(() => stoppedView.locator('.lnb-page-stopped, iframe').count(), n => n > 0, 15000);
   await page.waitForTimeout(1500); // what a dead frame shows takes a moment
-  await shot(stoppedView, 4, 'stopped-page-tab');
+  await shot(stoppedView, 2, 'stopped-page-tab');
 
   log('5: a form given a bad value');
   const form = output('form').locator('.lnb-form');
@@ -111,7 +111,7 @@ try {
   await lr.fill('abc', { timeout: 10000 }).catch(() => {});
   await form.locator('button[type="submit"], button').first().click({ timeout: 5000 }).catch(() => {});
   await settle(() => form.innerText(), t => /not a number/.test(t), 10000);
-  await shot(form, 5, 'form-error');
+  await shot(form, 4, 'form-error');
   // A valid value ends the busy cell (the panel of the code before the fixes connects only then).
   await lr.fill('0.5', { timeout: 5000 }).catch(() => {});
   await form.locator('button[type="submit"], button').first().click({ timeout: 5000 }).catch(() => {});
@@ -120,8 +120,8 @@ try {
   await settle(() => appSection('RepeatedApp').count(), n => n > 0, 120000);
   await settle(() => panel.locator('.jp-LightnbSparkline').count(), n => n > 0, 10000);
   await page.waitForTimeout(1000);
-  await shot(panel, 2, 'panel-names-and-stopped');
-  await shot(appSection('AnAppWithAVeryLongName').locator('.jp-LightnbComponent[data-name="root.page"]').first(), 7,
+  await shot(panel, 5, 'panel-names-and-stopped');
+  await shot(appSection('AnAppWithAVeryLongName').locator('.jp-LightnbComponent[data-name="root.page"]').first(), 'charts',
     'panel-metrics-sparkline');
 
   log('6: the view after a kernel restart');
@@ -129,7 +129,7 @@ try {
   await settle(() => view.locator('.lnb-gone').isVisible(), v => v, 20000);
   await page.waitForTimeout(2000);
   await view.locator('.lnb-tab', { hasText: 'Components' }).click({ timeout: 5000 }).catch(() => {});
-  await shot(view, 6, 'appview-kernel-gone');
+  await shot(view, 2, 'appview-kernel-gone');
 } catch (error) {
   console.log(`SHOTS-FAILED ${error.stack || error}`);
   await page.screenshot({ path: path.join(OUT, `screenshots-failure-${SUFFIX}.png`) }).catch(() => {});
