@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="an environment variable for the app and its works, wherever they run (repeatable)")
     run.add_argument("--param", metavar="NAME=VALUE", action="append", default=[],
                      help="override a value of the parameters cell (a Python literal, else text; repeatable)")
+    run.add_argument("script_args", nargs="*", metavar="-- ARG",
+                     help="after --: the script's own arguments (sys.argv[1:] while it loads, as with python)")
     run.add_argument("--state-json", metavar="PATH", help="write the app's final state (app.state) as JSON")
     run.add_argument("--resume", action="store_true",
                      help="carry on from the record of the app's name (an app made with name=...) that an "
@@ -150,7 +152,7 @@ def run_command(args: argparse.Namespace) -> int:
                 raise UsageError(f"--cluster {args.cluster}: a cluster spec file is .yaml, .yml or .json")
             check_cluster(args.cluster)
         os.environ.update(env)  # the script's own module-level code sees them too
-        module = _load(path, parameters)
+        module = _load(path, parameters, args.script_args)
         if isinstance(module, int):
             return module
         app = find_app(module, path.name)
@@ -169,13 +171,13 @@ def run_command(args: argparse.Namespace) -> int:
     return run_app(app, source=path.name, state_json=args.state_json)
 
 
-def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
+def _load(path: Path, parameters: dict[str, Any], argv: Sequence[str] = ()) -> ModuleType | int:
     """The app file as a module, or the exit code if the user's code failed while it loaded."""
     from ..core.tracebacks import format_user_traceback
     from .appfile import AppFileError, load_module
 
     try:
-        return load_module(path, parameters)
+        return load_module(path, parameters, argv)
     except AppFileError:
         raise
     except SystemExit as exit_:  # the script called sys.exit()

@@ -140,6 +140,11 @@ class ServerWork(LightningWork):
     def on_state_change(self) -> None:
         """Called on the work's thread, while it serves, after the flow set some of its attributes."""
 
+    def _public_url(self, host: str, port: int) -> str:
+        """What ``url`` is set to once the server answers (with a trailing slash: pages with relative asset
+        URLs need it)."""
+        return http_url(host, port)
+
     def _label(self) -> str:
         return f"{self.name} ({describe_type(self)})"
 
@@ -153,7 +158,7 @@ class ServerWork(LightningWork):
             self.prepare()
             server, port = self.start_server(self.host, self._requested_port)
             self.port = port
-            url = http_url(self.host, port)
+            url = self._public_url(self.host, port)
             if not wait_until_answers(url, server, self._label(), stopping):
                 return
             self.url = url

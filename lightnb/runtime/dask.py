@@ -10,6 +10,7 @@ on the scheduler.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import cloudpickle
 
+from ..core.events import Logged
 from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
@@ -38,6 +40,10 @@ def events_topic(app_id: str) -> str:
 
 def push_topic(app_id: str) -> str:
     return f"lightnb-push-{app_id}"
+
+
+class ResourceFallbackWarning(UserWarning):
+    """A work asked for resources the embedded cluster lacks and runs on what the machine has."""
 
 
 class DaskExecutor(Executor):
@@ -60,6 +66,7 @@ class DaskExecutor(Executor):
         # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
+        self._fallbacks: set[tuple[str, tuple[str, ...]]] = set()  # (work, resources) it was told it lacks
 
     @property
     def description(self) -> str:
@@ -129,7 +136,10 @@ class DaskExecutor(Executor):
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
         missing = self._missing_resources(spec.resources)
-        if missing:
+        if missing and self.connection is not None and self.connection.embedded:
+            # Developing locally: the embedded cluster is this machine, so the work runs on what it has.
+            spec = self._without_missing_resources(spec)
+        elif missing:
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
@@ -186,14 +196,37 @@ class DaskExecutor(Executor):
             self._history = [loads_batch(data) for _, data in self.client.get_events(events_topic(self.app_id))]
         return self._history
 
-    def _missing_resources(self, resources: dict[str, float]) -> str | None:
-        if not resources:
-            return None
+    def _offered_resources(self) -> dict[str, float]:
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
         offered: dict[str, float] = {}
         for info in workers.values():
             for name, amount in (info.get("resources") or {}).items():
                 offered[name] = max(offered.get(name, 0), amount)
+        return offered
+
+    def _without_missing_resources(self, spec: CallSpec) -> CallSpec:
+        """``spec`` asking only for what the embedded cluster's workers offer; the first time a work is
+        placed so, a warning names the work and what it lacks (in its log and as a Python warning)."""
+        offered = self._offered_resources()
+        lacking = {k: v for k, v in spec.resources.items() if offered.get(k, 0) < v}
+        kept = {k: v for k, v in spec.resources.items() if k not in lacking}
+        key = (spec.work_name, tuple(sorted(lacking)))
+        if key not in self._fallbacks:
+            self._fallbacks.add(key)
+            need = ", ".join(f"{k}={v:g}" for k, v in lacking.items())
+            message = (f"{spec.work_name} asks for {need} (its CloudCompute), which this machine's embedded "
+                       f"cluster does not have: it runs on what the machine has. On a cluster whose workers "
+                       f"offer {need} (e.g. `dask worker ... --resources \"{need.replace(', ', ' ')}\"`) it "
+                       "gets them.")
+            warnings.warn(message, ResourceFallbackWarning, stacklevel=2)
+            assert self._emit is not None
+            self._emit(Logged(spec.work_name, "stderr", f"lightnb: {message}\n"))
+        return dataclasses.replace(spec, resources=kept)
+
+    def _missing_resources(self, resources: dict[str, float]) -> str | None:
+        if not resources:
+            return None
+        offered = self._offered_resources()
         lacking = {k: v for k, v in resources.items() if offered.get(k, 0) < v}
         if not lacking:
             return None
