@@ -33,7 +33,11 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lightnb`` console script (and ``python -m lightnb``)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # What follows `--` is the script's own (`lightnb run app.py -- --lr 0.1`): its sys.argv[1:].
+    script_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.script_args = script_args
     try:
         return int(args.command(args))
     except UsageError as error:
@@ -64,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an app in the foreground",
                               description="Run the LightningApp an app script or notebook defines, with a "
                                           "live view, until its root flow stops.")
-    run.add_argument("app", metavar="APP.py|NOTEBOOK.ipynb")
+    run.add_argument("app", metavar="APP.py|NOTEBOOK.ipynb",
+                     help="the app script or notebook; arguments after `--` are the script's own (its sys.argv "
+                          "while it loads, as with python APP.py ARGS)")
     run.add_argument("--cluster", metavar="ADDRESS|SPEC.yaml",
                      help="a Dask scheduler address (tcp://host:8786) or a YAML/JSON spec {class, kwargs}; "
                           "default: an embedded LocalCluster")
@@ -73,8 +79,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="an environment variable for the app and its works, wherever they run (repeatable)")
     run.add_argument("--param", metavar="NAME=VALUE", action="append", default=[],
                      help="override a value of the parameters cell (a Python literal, else text; repeatable)")
-    run.add_argument("script_args", nargs="*", metavar="-- ARG",
-                     help="after --: the script's own arguments (sys.argv[1:] while it loads, as with python)")
     run.add_argument("--state-json", metavar="PATH", help="write the app's final state (app.state) as JSON")
     run.add_argument("--resume", action="store_true",
                      help="carry on from the record of the app's name (an app made with name=...) that an "

@@ -109,13 +109,13 @@ class LightningFlow(Component):
         The default shows one tab per child flow and one per work that has a ``url``.
         """
         tabs: list[dict[str, Any]] = []
-        for key, child in self._children():
+        for _, child in self._children():
             if isinstance(child, LightningFlow):
-                tabs.append({"name": key, "content": child})
+                tabs.append({"name": child.display_name, "content": child})
             elif isinstance(child, Structure):
                 continue
             elif child.__dict__.get("url") is not None:  # a work that serves (its url is state)
-                tabs.append({"name": key, "content": child})
+                tabs.append({"name": child.display_name, "content": child})
         return tabs
 
     # -- the tree -----------------------------------------------------------------------------------------
