@@ -185,8 +185,8 @@ FROZEN_SIGNATURES = {
     'lightnb.Drive.put':
         "(self, path: 'str | os.PathLike[str]') -> 'None'",
     'lightnb.Drive.get':
-        ("(self, path: 'str | os.PathLike[str]', component_name: 'str | None' = None,"
-         " timeout: 'float | None' = None, overwrite: 'bool' = False) -> 'pathlib.Path'"),
+        ("(self, path: 'str | os.PathLike[str]', component_name: 'str | None' = None, overwrite: 'bool' = False,"
+         " timeout: 'float | None' = None) -> 'pathlib.Path'"),
     'lightnb.Drive.list':
         "(self, path: 'str | os.PathLike[str]' = '.', component_name: 'str | None' = None) -> 'list[str]'",
     'lightnb.Drive.delete':

@@ -17,7 +17,7 @@ import warnings
 import pytest
 
 from lightnb import CloudCompute, Drive, LightningApp, LightningFlow, LightningWork
-from lightnb.structures import Dict
+from lightnb.structures import Dict, List
 
 
 def wait_for(predicate, timeout=60.0, what="the condition"):
@@ -175,17 +175,18 @@ class ScheduledDAG(LightningFlow):
 
     def __init__(self):
         super().__init__()
-        self.dags = Dict()
+        self.dags = List()
         self.ticks = 0
         self.completed = 0
 
     def run(self):
-        if self.schedule("* * * * * *"):  # a 6th field: seconds
+        if self.schedule("* * * * * *"):  # a 6th field: seconds (the example: "*/2 * * * *")
             self.ticks += 1
-            self.dags[f"dag{self.ticks}"] = Dag()
-        self.completed = sum(dag.done for dag in self.dags.values())
-        for dag in self.dags.values():
-            dag.run(self.ticks)
+            self.dags.append(Dag())
+        self.completed = sum(dag.done for dag in self.dags)
+        for dag in self.dags:
+            if not dag.done:
+                dag.run()
         if self.completed >= 3:
             self.stop(f"{self.completed} pipelines ran")
 
@@ -197,7 +198,7 @@ class Dag(LightningFlow):
         self.train = Step()
         self.done = False
 
-    def run(self, tick):
+    def run(self):
         self.extract.run("extract")
         self.train.run("train")  # blocking calls: in order
         self.done = self.train.has_succeeded
@@ -208,7 +209,7 @@ def test_a_schedule_wakes_the_idle_app_and_each_tick_runs_a_pipeline(cluster):
     app = LightningApp(flow, cluster=cluster).start()
     app.wait(60)
     assert app.stage == "stopped" and flow.completed >= 3
-    for dag in list(flow.dags.values())[:3]:
+    for dag in list(flow.dags)[:3]:
         assert dag.extract.done_at <= dag.train.done_at
 
 

@@ -338,6 +338,13 @@ class EngineState(Observer):
         # takes the name): its stop is already on its way.
         self._mark(parent)
         self._changes.state.add(child.name)
+        for node in child._walk():
+            if isinstance(node, LightningWork):
+                self._forget_if_deleted(node)
+
+    def _forget_if_deleted(self, work: LightningWork) -> None:
+        if work._parent is None and work._calls.active is None and self.works.get(work.name) is work:
+            del self.works[work.name]
 
     def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not self._in_pass:
@@ -421,6 +428,7 @@ class EngineState(Observer):
         if not work._calls.on_finished(call_id, stage, when or self.now, message, reason):
             return
         self._mark(work)
+        self._forget_if_deleted(work)
         if work._calls.queue:
             self._ready[work] = None
         if stage is WorkStageStatus.FAILED and work.raise_exception:

@@ -118,7 +118,7 @@ class Drive(StateValue):
         store.upload(source, self._key(store, owner, relative))
 
     def get(self, path: str | os.PathLike[str], component_name: str | None = None,
-            timeout: float | None = None, overwrite: bool = False) -> pathlib.Path:
+            overwrite: bool = False, timeout: float | None = None) -> pathlib.Path:
         """Bring the file or folder ``path`` to ``root_folder/path`` here and return that local path.
 
         Without ``component_name`` exactly one component must hold ``path``. With ``timeout`` (seconds) a

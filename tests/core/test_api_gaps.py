@@ -93,8 +93,9 @@ def test_delete_stops_a_work_and_frees_its_place():
     assert flow.server is None and work.has_stopped
     assert work.name == "root.server"  # its stop is reported under its name
     assert "server" not in flow.state["works"]
+    assert "root.server" not in engine.works  # nothing of it runs: the app forgets it
     flow.server = Server()  # the placeholder takes a new work
-    assert flow.server is not work
+    assert flow.server is not work and engine.works["root.server"] is flow.server
     flow.pool["a"].delete()
     assert list(flow.pool) == ["b"]
     with pytest.raises(RuntimeError, match="started only once"):
