@@ -42,6 +42,14 @@ class LightningWork(Component):
         ``work.has_failed``.
     cloud_compute:
         The resources the work needs (``CloudCompute("gpu")`` → a worker offering ``GPU``).
+    host, port:
+        Where a work that serves HTTP listens, as in the reference (default ``127.0.0.1`` and a free port).
+        Where the work runs, reading ``self.port`` picks the port (the given one, else a free one there) and
+        sets the state ``port``, ``url`` (``http://host:port``, ``""`` before) and ``internal_ip`` (the
+        address of the machine it runs on), which the flow sees.
+    start_with_flow:
+        Accepted for the reference's apps; it changes nothing: lightnb places a work on a worker at its first
+        ``run()`` call, so there is no process to start with the flow (:meth:`start` is accepted too).
 
     Example
     -------
@@ -95,7 +103,7 @@ class LightningWork(Component):
             return host
         if not self.__dict__.get("_executing", False):
             return self.__dict__.get("_port") if name == "port" else ""
-        if name == "internal_ip" and "port" not in self.__dict__:
+        if name == "internal_ip":  # not set yet (a server that picks its own port sets no address)
             self.internal_ip = machine_address()
             return self.internal_ip
         if "port" not in self.__dict__:

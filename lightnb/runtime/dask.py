@@ -214,10 +214,10 @@ class DaskExecutor(Executor):
         if key not in self._fallbacks:
             self._fallbacks.add(key)
             need = ", ".join(f"{k}={v:g}" for k, v in lacking.items())
-            message = (f"{spec.work_name} asks for {need} (its CloudCompute), which this machine's embedded "
-                       f"cluster does not have: it runs on what the machine has. On a cluster whose workers "
-                       f"offer {need} (e.g. `dask worker ... --resources \"{need.replace(', ', ' ')}\"`) it "
-                       "gets them.")
+            message = (f"{spec.work_name} asks for {need} (its CloudCompute), which no worker of the embedded "
+                       f"cluster offers: developing locally, it runs on what the machine has (a GPU of this "
+                       f"machine is visible to it). On a cluster whose workers offer {need} (e.g. `dask worker "
+                       f"... --resources \"{need.replace(', ', ' ')}\"`) it gets them.")
             warnings.warn(message, ResourceFallbackWarning, stacklevel=2)
             assert self._emit is not None
             self._emit(Logged(spec.work_name, "stderr", f"lightnb: {message}\n"))
