@@ -311,3 +311,51 @@ def test_log_level_debug_logs_the_calls_sent(cluster, caplog):
     assert any("sending call" in record.getMessage() and "root.work" in record.getMessage()
                for record in caplog.records)
     logging.getLogger("lightnb").setLevel(logging.NOTSET)
+
+
+class SourceFile(LightningWork):
+    """The reference's "boring app": a lit:// string set as state is a Path the work writes."""
+
+    def __init__(self):
+        super().__init__()
+        self.boring_path = None
+
+    def run(self):
+        self.boring_path = "lit://boring_data"
+        with open(self.boring_path, "w", encoding="utf-8") as file:
+            file.write(f"written by {os.getpid()}")
+
+
+class DestinationFile(LightningWork):
+    def __init__(self):
+        super().__init__()
+        self.text = ""
+
+    def run(self, path):
+        with open(path, encoding="utf-8") as file:
+            self.text = file.read()
+
+
+class Boring(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.source = SourceFile()
+        self.dest = DestinationFile()
+
+    def run(self):
+        self.source.run()
+        if self.source.boring_path:
+            self.dest.run(self.source.boring_path)
+        if self.dest.has_succeeded:
+            self.stop("handed over")
+
+
+def test_a_lit_path_a_work_writes_reaches_another_work(cluster, tmp_path):
+    shared = tmp_path / "lit"  # where lit:// paths live for the works (default: ./.storage where they run)
+    flow = Boring()
+    app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage"),
+                       env={"STORAGE_ROOT_DIR": str(shared)}).start()
+    app.wait(60)
+    assert flow.dest.text.startswith("written by ")
+    assert flow.source.state["vars"]["boring_path"]["path"] == str(shared / "boring_data")
+    assert flow.source.boring_path.origin_name == "root.source"

@@ -267,8 +267,14 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
 
 def lit_root() -> str:
     """The folder ``lit://`` paths live under: ``$STORAGE_ROOT_DIR``, as in the reference, else ``.storage``
-    (relative: each work resolves it in its own working directory)."""
-    return os.environ.get("STORAGE_ROOT_DIR", ".storage")
+    (relative: each work resolves it in its own working directory). Made if missing, as the reference does,
+    so that ``open(Path("lit://name"), "w")`` works at once."""
+    root = os.environ.get("STORAGE_ROOT_DIR", ".storage")
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError:
+        pass  # a folder that cannot be made here: writing into it will say so
+    return root
 
 
 register_lit_path(lambda text: Path(text))

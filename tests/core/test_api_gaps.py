@@ -16,6 +16,12 @@ from lightnb.core.schedule import CronError, Schedules, parse_cron
 from lightnb.structures import Dict
 
 
+@pytest.fixture(autouse=True)
+def in_a_folder_of_its_own(tmp_path, monkeypatch):
+    """lit:// paths make their folder (./.storage) where they are made: here, the test's."""
+    monkeypatch.chdir(tmp_path)
+
+
 class Server(LightningWork):
     def run(self):
         pass
@@ -47,12 +53,13 @@ def test_a_child_is_created_onto_a_none_placeholder_and_dispatched():
         flow.server = Server()  # a child still cannot replace a child
 
 
-def test_lit_strings_become_paths_under_the_storage_root(monkeypatch):
+def test_lit_strings_become_paths_under_the_storage_root(monkeypatch, tmp_path):
     flow = Lazy()
     assert isinstance(flow.model, Path)
     assert str(flow.model) == ".storage/models/best.ckpt"
-    monkeypatch.setenv("STORAGE_ROOT_DIR", "/data/shared")
-    assert str(Path("lit://x/y.txt")) == "/data/shared/x/y.txt"
+    assert (tmp_path / ".storage").is_dir()  # made, as the reference does: open(path, "w") works at once
+    monkeypatch.setenv("STORAGE_ROOT_DIR", str(tmp_path / "shared"))
+    assert str(Path("lit://x/y.txt")) == str(tmp_path / "shared" / "x" / "y.txt")
 
 
 def test_path_exists_local(tmp_path):
