@@ -220,7 +220,7 @@ class Producer(LightningWork):
 
     def run(self):
         time.sleep(1.0)  # the consumer is already waiting for the file
-        with open("late.txt", "w") as file:
+        with open(os.path.join(self.drive.root_folder, "late.txt"), "w") as file:
             file.write("worth the wait")
         self.drive.put("late.txt")
 
@@ -242,11 +242,10 @@ class Consumer(LightningWork):
 
 
 class Waiting(LightningFlow):
-    def __init__(self):
+    def __init__(self, folder):
         super().__init__()
-        drive = Drive("lit://shared")
-        self.consumer = Consumer(drive)
-        self.producer = Producer(drive)
+        self.consumer = Consumer(Drive("lit://shared", root_folder=folder / "consumer"))
+        self.producer = Producer(Drive("lit://shared", root_folder=folder / "producer"))
 
     def run(self):
         self.consumer.run()
@@ -256,10 +255,13 @@ class Waiting(LightningFlow):
 
 
 def test_drive_get_waits_for_a_file_another_work_puts_later(cluster, tmp_path):
-    flow = Waiting()
+    (tmp_path / "consumer").mkdir()
+    (tmp_path / "producer").mkdir()
+    flow = Waiting(tmp_path)
     app = LightningApp(flow, cluster=cluster, storage=str(tmp_path / "storage")).start()
     app.wait(60)
     assert flow.consumer.text == "worth the wait"
+    assert (tmp_path / "consumer" / "late.txt").read_text() == "worth the wait"
     assert "waited 0.3 s" in flow.consumer.missing
 
 
