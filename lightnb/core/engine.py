@@ -207,6 +207,10 @@ class EngineState(Observer):
             if self._dirty and not self.paused:
                 self._out.append(Again())
             wake_at = self.schedules.earliest()
+            if wake_at is not None and wake_at <= self.now:
+                # Due, but the pass did not reach the schedule's call (a blocking call before it): the pass
+                # that reaches it fires it; waking for it now would only spin.
+                wake_at = None
             if wake_at != self._wake_at:
                 self._wake_at = wake_at
                 self._out.append(WakeAt(wake_at))

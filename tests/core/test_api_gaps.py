@@ -217,3 +217,30 @@ def test_schedule_without_an_app_uses_the_clock():
     flow.run()
     flow.run()
     assert flow.ticks == 1
+
+
+class BlockedBeforeSchedule(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.first = Server()
+        self.gate = False
+        self.fired = 0
+
+    def run(self):
+        if self.gate:
+            self.first.run()  # blocking: the pass ends here until the call has finished
+        if self.schedule("*/5 * * * *"):
+            self.fired += 1
+
+
+def test_a_due_schedule_behind_a_blocking_call_does_not_spin_the_loop():
+    flow = BlockedBeforeSchedule()
+    engine = EngineState(flow)
+    start = at(2024, 1, 1, 10, 2)
+    out = engine.handle([Started(), RuntimeReady("test"), Advance()], start)
+    assert flow.fired == 1 and [i for i in out if isinstance(i, WakeAt)] == [WakeAt(at(2024, 1, 1, 10, 5))]
+    flow.gate = True  # from a cell: the next passes stop at first.run(), before the schedule
+    engine.handle([Advance()], start + 1)
+    out = engine.handle([Tick(), Advance()], at(2024, 1, 1, 10, 5))
+    assert flow.fired == 1  # due, but not reached
+    assert [i for i in out if isinstance(i, WakeAt)] == []  # no wake-up in the past: the loop would spin
