@@ -298,6 +298,19 @@ def test_a_gpu_work_runs_on_the_embedded_cluster_of_a_machine_without_one_and_sa
     assert [str(w.message) for w in caught if "GPU=1" in str(w.message)][:1], "no Python warning"
 
 
+def test_a_gpu_work_on_the_embedded_cluster_of_a_machine_with_one_runs_without_a_warning(tmp_path, monkeypatch):
+    from lightnb.runtime import dask
+
+    monkeypatch.setattr(dask, "machine_has", lambda resource: resource == "GPU")  # as on a GPU machine
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        app = LightningApp(Twice(), cluster={"n_workers": 1}, storage=str(tmp_path)).start()
+        app.wait(120)
+    assert app.stage == "stopped" and app.root.trainer.ran == 2
+    assert not [line for line in app.logs("root.trainer") if "GPU=1" in line]
+    assert not [w for w in caught if "GPU=1" in str(w.message)]
+
+
 def test_log_level_debug_logs_the_calls_sent(cluster, caplog):
     with pytest.raises(ValueError, match="log_level must be one of 'info', 'debug', not 'loud'"):
         LightningApp(Twice(), log_level="loud")

@@ -11,6 +11,7 @@ on the scheduler.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import threading
 import time
 import uuid
@@ -40,6 +41,12 @@ def events_topic(app_id: str) -> str:
 
 def push_topic(app_id: str) -> str:
     return f"lightnb-push-{app_id}"
+
+
+def machine_has(resource: str) -> bool:
+    """Whether this machine has ``resource`` although the embedded cluster does not offer it as a Dask
+    resource: a GPU (an NVIDIA device node) is used by a work of the embedded cluster all the same."""
+    return resource == "GPU" and bool(glob.glob("/dev/nvidia[0-9]*"))
 
 
 class ResourceFallbackWarning(UserWarning):
@@ -211,12 +218,12 @@ class DaskExecutor(Executor):
         lacking = {k: v for k, v in spec.resources.items() if offered.get(k, 0) < v}
         kept = {k: v for k, v in spec.resources.items() if k not in lacking}
         key = (spec.work_name, tuple(sorted(lacking)))
-        if key not in self._fallbacks:
+        if key not in self._fallbacks and not all(machine_has(name) for name in lacking):
             self._fallbacks.add(key)
             need = ", ".join(f"{k}={v:g}" for k, v in lacking.items())
             message = (f"{spec.work_name} asks for {need} (its CloudCompute), which no worker of the embedded "
-                       f"cluster offers: developing locally, it runs on what the machine has (a GPU of this "
-                       f"machine is visible to it). On a cluster whose workers offer {need} (e.g. `dask worker "
+                       f"cluster offers and this machine lacks: developing locally, it runs on what the machine "
+                       f"has. On a cluster whose workers offer {need} (e.g. `dask worker "
                        f"... --resources \"{need.replace(', ', ' ')}\"`) it gets them.")
             warnings.warn(message, ResourceFallbackWarning, stacklevel=2)
             assert self._emit is not None
