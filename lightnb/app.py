@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import atexit
+import contextlib
 import itertools
+import logging
+import os
 import sys
 import threading
 import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from .core.events import AppStage, Changes, Logged
 from .core.flow import LightningFlow, find_component
 from .core.values import describe_type
 from .core.work import LightningWork
+from .runtime.cluster import is_explicit
 from .runtime.context import AppContext, resolve_storage
 from .runtime.loop import AppLoop
 from .runtime.protocol import Executor
@@ -67,6 +72,89 @@ class _WorkRoot(LightningFlow):
             self.fail(f"{self.work.name} {self.work.status.stage}: {self.work.status.message}")
 
 
+# Set by `lightnb run` while it loads a script: the apps the script asked to run (app.run()), to run them.
+_capturing: list[list[LightningApp]] = []
+
+
+@contextlib.contextmanager
+def capturing_runs() -> Iterator[list[LightningApp]]:
+    """While active, ``app.run()`` records the app instead of running it (``lightnb run`` runs it)."""
+    captured: list[LightningApp] = []
+    _capturing.append(captured)
+    try:
+        yield captured
+    finally:
+        _capturing.remove(captured)
+
+
+def check_main_guard() -> None:
+    """Exit with one sentence when a script run as ``python app.py`` starts an app on the embedded cluster
+    outside ``if __name__ == "__main__":`` — its worker processes re-import the script, and each would start
+    the app again (Dask then reports "Nanny failed to start", four tracebacks deep)."""
+    script = unguarded_script_line()
+    if script is not None:
+        raise SystemExit(
+            f"lightnb: {script[0]}, line {script[1]} starts the app outside `if __name__ == \"__main__\":`; "
+            "put it under that guard (the embedded Dask cluster's worker processes import the script again, "
+            f"and would start the app again), or run the script with `lightnb run {os.path.basename(script[0])}`, "
+            "which needs no guard.")
+
+
+def unguarded_script_line() -> tuple[str, int] | None:
+    """(file, line) of the top-level statement of the ``__main__`` script that is running now, if it is not
+    under ``if __name__ == "__main__":``; None outside such a script (a notebook, ``lightnb run``, -c)."""
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None)
+    if main is None or not file or not str(file).endswith(".py"):
+        return None
+    frame: Any = sys._getframe(1)
+    line = None
+    while frame is not None:  # the outermost module-level frame of the script: its current statement
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            line = frame.f_lineno
+        frame = frame.f_back
+    if line is None:
+        return None
+    try:
+        with open(file, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for statement in tree.body:
+        if statement.lineno <= line <= (statement.end_lineno or statement.lineno):
+            return None if is_main_guard(statement) else (str(file), line)
+    return None
+
+
+def is_main_guard(node: ast.AST) -> bool:
+    """Whether ``node`` is ``if __name__ == "__main__":`` (either side of the ``==``)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
+            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+
+
+LOG_LEVELS = {"info": logging.INFO, "debug": logging.DEBUG}
+
+
+def set_log_level(level: str) -> str:
+    """Apply ``LightningApp(log_level=...)`` to the ``lightnb`` logger; the level, lower-cased."""
+    name = level.lower() if isinstance(level, str) else level
+    if name not in LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {', '.join(map(repr, LOG_LEVELS))}, not {level!r}")
+    logger = logging.getLogger("lightnb")
+    logger.setLevel(LOG_LEVELS[name])
+    if name == "debug" and not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+    return name
+
+
 class LightningApp:
     """Runs a root flow: the flow steps on a background loop in this process, works run on a Dask cluster.
 
@@ -96,6 +184,10 @@ class LightningApp:
     hot_reload:
         In a notebook (``%load_ext lightnb``), re-running the cell that defines a flow or work class this app
         uses switches the running app to the new code (``False``: it keeps the code it started with).
+    log_level:
+        ``"info"`` (default) or ``"debug"``, as in the reference: ``"debug"`` sets the ``lightnb`` logger to
+        DEBUG (with a handler on stderr if it has none), which logs each call the app sends to the cluster
+        and each stop it asks for.
 
     Example
     -------
@@ -106,7 +198,8 @@ class LightningApp:
 
     def __init__(self, root: LightningFlow | LightningWork, cluster: Any = None, storage: str | None = None,
                  *, env: dict[str, str] | None = None, name: str | None = None, resume: bool = False,
-                 hot_reload: bool = True) -> None:
+                 hot_reload: bool = True, log_level: str = "info") -> None:
+        self.log_level = set_log_level(log_level)
         if isinstance(root, LightningWork):
             root = _WorkRoot(root)
         if not isinstance(root, LightningFlow):
@@ -149,6 +242,8 @@ class LightningApp:
             if self._loop is not None:
                 raise RuntimeError(f"app {self.name} was already started; create a new LightningApp to run "
                                    "it again")
+            if not is_explicit(self.cluster) and self.cluster != "in-process":
+                check_main_guard()
             storage = resolve_storage(self.storage)
             record, recorded = self._open_record(storage)
             executor = self._make_executor()
@@ -272,7 +367,13 @@ class LightningApp:
         self._raise_if_failed()
 
     def run(self) -> None:
-        """Start the app and block until it ends (the script form). Ctrl-C stops it cleanly."""
+        """Start the app and block until it ends (the script form). Ctrl-C stops it cleanly.
+
+        While ``lightnb run`` loads a script, ``app.run()`` only marks the app as the one to run: the
+        command runs it, with its terminal view."""
+        if _capturing:
+            _capturing[-1].append(self)
+            return
         self.start()
         try:
             self.wait()

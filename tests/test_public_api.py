@@ -27,13 +27,18 @@ FROZEN_ALL = [
 ]
 
 FROZEN_COMPONENTS_ALL = [
+    "Category",
+    "Image",
     "LoadTest",
     "ModelServer",
+    "Number",
     "PopenPythonScript",
+    "PythonServer",
     "ServeGradio",
     "ShellWork",
     "Sweep",
     "TensorBoardWork",
+    "Text",
     "TracerPythonScript",
     "TrainerWork",
 ]
@@ -48,15 +53,15 @@ MEMBERS = {
     ],
     "lightnb:LightningFlow": [
         "__init__", "run", "stop", "fail", "configure_layout", "works", "named_works", "flows", "state", "name",
-        "root",
+        "root", "schedule", "display_name",
     ],
     "lightnb:LightningWork": [
         "__init__", "run", "stop", "check_stop", "on_exit", "status", "has_started", "is_pending", "is_running",
         "has_succeeded", "has_failed", "has_stopped", "parallel", "cache_calls", "raise_exception",
-        "cloud_compute", "state", "name",
+        "cloud_compute", "state", "name", "start", "delete", "start_with_flow", "display_name",
     ],
     "lightnb:Drive": ["__init__", "put", "get", "list", "delete", "component_name"],
-    "lightnb:Path": ["__new__", "get", "exists_remote", "origin_name", "consumer_name"],
+    "lightnb:Path": ["__new__", "get", "exists_remote", "exists_local", "origin_name", "consumer_name"],
     "lightnb:Payload": ["__init__", "value"],
     "lightnb:CloudCompute": ["__init__", "dask_resources"],
     "lightnb:AppFailed": ["__init__"],
@@ -67,6 +72,7 @@ MEMBERS = {
     "lightnb.components:TensorBoardWork": ["__init__", "run"],
     "lightnb.components:ServeGradio": ["__init__", "run", "predict", "build_model"],
     "lightnb.components:ModelServer": ["__init__", "run"],
+    "lightnb.components:PythonServer": ["__init__", "run", "setup", "predict"],
     "lightnb.components:TrainerWork": ["__init__", "run"],
     "lightnb.components:Sweep": ["__init__", "run", "study"],
     "lightnb.components:LoadTest": ["__init__", "run"],
@@ -78,7 +84,8 @@ FROZEN_SIGNATURES = {
     'lightnb.LightningApp.__init__':
         ("(self, root: 'LightningFlow | LightningWork', cluster: 'Any' = None,"
          " storage: 'str | None' = None, *, env: 'dict[str, str] | None' = None,"
-         " name: 'str | None' = None, resume: 'bool' = False, hot_reload: 'bool' = True) -> 'None'"),
+         " name: 'str | None' = None, resume: 'bool' = False, hot_reload: 'bool' = True,"
+         " log_level: 'str' = 'info') -> 'None'"),
     'lightnb.LightningApp.start':
         "(self, paused: 'bool' = False) -> 'LightningApp'",
     'lightnb.LightningApp.wait':
@@ -134,8 +141,10 @@ FROZEN_SIGNATURES = {
     'lightnb.LightningFlow.root':
         'property',
     'lightnb.LightningWork.__init__':
-        ("(self, parallel: 'bool' = False, cache_calls: 'bool' = True, raise_exception: 'bool' = True,"
-         " cloud_compute: 'CloudCompute | None' = None) -> 'None'"),
+        ("(self, parallel: 'bool' = False, cache_calls: 'bool' = True,"
+         " raise_exception: 'bool' = True, cloud_compute: 'CloudCompute | None' = None, *,"
+         " host: 'str' = '127.0.0.1', port: 'int | None' = None,"
+         " start_with_flow: 'bool' = True) -> 'None'"),
     'lightnb.LightningWork.run':
         "(self, *args: 'Any', **kwargs: 'Any') -> 'None'",
     'lightnb.LightningWork.stop':
@@ -176,8 +185,8 @@ FROZEN_SIGNATURES = {
     'lightnb.Drive.put':
         "(self, path: 'str | os.PathLike[str]') -> 'None'",
     'lightnb.Drive.get':
-        ("(self, path: 'str | os.PathLike[str]', component_name: 'str | None' = None,"
-         " overwrite: 'bool' = False) -> 'pathlib.Path'"),
+        ("(self, path: 'str | os.PathLike[str]', component_name: 'str | None' = None, overwrite: 'bool' = False,"
+         " timeout: 'float | None' = None) -> 'pathlib.Path'"),
     'lightnb.Drive.list':
         "(self, path: 'str | os.PathLike[str]' = '.', component_name: 'str | None' = None) -> 'list[str]'",
     'lightnb.Drive.delete':
@@ -185,7 +194,7 @@ FROZEN_SIGNATURES = {
     'lightnb.Drive.component_name':
         'property',
     'lightnb.Path.__new__':
-        '(cls, *args, **kwargs)',
+        "(cls, *args: 'Any', **kwargs: 'Any') -> 'Any'",
     'lightnb.Path.get':
         "(self, overwrite: 'bool' = False) -> 'None'",
     'lightnb.Path.exists_remote':
@@ -286,6 +295,31 @@ FROZEN_SIGNATURES = {
         ("(self, component: 'Component', names: 'list[str] | None' = None, *, ranges: 'dict[str,"
          " tuple[float | None, float | None]] | None' = None, choices: 'dict[str,"
          " list[Any]] | None' = None, title: 'str | None' = None) -> 'None'"),
+    'lightnb.LightningFlow.schedule':
+        "(self, cron_pattern: 'str', start_time: 'datetime | None' = None, user_key: 'str | None' = None) -> 'bool'",
+    'lightnb.LightningFlow.display_name':
+        'property',
+    'lightnb.LightningWork.start':
+        "(self) -> 'None'",
+    'lightnb.LightningWork.delete':
+        "(self) -> 'None'",
+    'lightnb.LightningWork.start_with_flow':
+        'property',
+    'lightnb.LightningWork.display_name':
+        'property',
+    'lightnb.Path.exists_local':
+        "(self) -> 'bool'",
+    'lightnb.components.PythonServer.__init__':
+        ("(self, input_type: 'type | None' = None, output_type: 'type | None' = None, *,"
+         " host: 'str' = '127.0.0.1', port: 'int | None' = None, parallel: 'bool' = True,"
+         " cache_calls: 'bool' = True, raise_exception: 'bool' = True,"
+         " cloud_compute: 'CloudCompute | None' = None, **unsupported: 'Any') -> 'None'"),
+    'lightnb.components.PythonServer.run':
+        "(self, *args: 'Any', **kwargs: 'Any') -> 'None'",
+    'lightnb.components.PythonServer.setup':
+        "(self, *args: 'Any', **kwargs: 'Any') -> 'None'",
+    'lightnb.components.PythonServer.predict':
+        "(self, request: 'Any') -> 'Any'",
 }
 
 

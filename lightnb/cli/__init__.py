@@ -33,7 +33,11 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lightnb`` console script (and ``python -m lightnb``)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # What follows `--` is the script's own (`lightnb run app.py -- --lr 0.1`): its sys.argv[1:].
+    script_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.script_args = script_args
     try:
         return int(args.command(args))
     except UsageError as error:
@@ -64,7 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run an app in the foreground",
                               description="Run the LightningApp an app script or notebook defines, with a "
                                           "live view, until its root flow stops.")
-    run.add_argument("app", metavar="APP.py|NOTEBOOK.ipynb")
+    run.add_argument("app", metavar="APP.py|NOTEBOOK.ipynb",
+                     help="the app script or notebook; arguments after `--` are the script's own (its sys.argv "
+                          "while it loads, as with python APP.py ARGS)")
     run.add_argument("--cluster", metavar="ADDRESS|SPEC.yaml",
                      help="a Dask scheduler address (tcp://host:8786) or a YAML/JSON spec {class, kwargs}; "
                           "default: an embedded LocalCluster")
@@ -150,7 +156,7 @@ def run_command(args: argparse.Namespace) -> int:
                 raise UsageError(f"--cluster {args.cluster}: a cluster spec file is .yaml, .yml or .json")
             check_cluster(args.cluster)
         os.environ.update(env)  # the script's own module-level code sees them too
-        module = _load(path, parameters)
+        module = _load(path, parameters, args.script_args)
         if isinstance(module, int):
             return module
         app = find_app(module, path.name)
@@ -169,13 +175,13 @@ def run_command(args: argparse.Namespace) -> int:
     return run_app(app, source=path.name, state_json=args.state_json)
 
 
-def _load(path: Path, parameters: dict[str, Any]) -> ModuleType | int:
+def _load(path: Path, parameters: dict[str, Any], argv: Sequence[str] = ()) -> ModuleType | int:
     """The app file as a module, or the exit code if the user's code failed while it loaded."""
     from ..core.tracebacks import format_user_traceback
     from .appfile import AppFileError, load_module
 
     try:
-        return load_module(path, parameters)
+        return load_module(path, parameters, argv)
     except AppFileError:
         raise
     except SystemExit as exit_:  # the script called sys.exit()

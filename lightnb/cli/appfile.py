@@ -2,8 +2,11 @@
 
 The file runs as a module named ``__lightnb_app__``, not ``__main__``: an embedded ``LocalCluster`` starts
 its worker processes by re-importing ``__main__``, so a script loaded this way needs no
-``if __name__ == "__main__":`` guard (and the guard's block, if any, does not run). The module is registered
-in ``sys.modules`` and its classes travel to workers by value, as a notebook's do.
+``if __name__ == "__main__":`` guard. The guard's block runs nonetheless, as ``python app.py`` would run it
+(with the script's own arguments in ``sys.argv``: ``lightnb run app.py -- --lr 0.1``): an app built there —
+from argparse options, say — is found, and ``app.run()`` there only marks the app that ``lightnb run`` then
+runs. The module is registered in ``sys.modules`` and its classes travel to workers by value, as a
+notebook's do.
 
 The script's parameters are the cell marked ``# %% tags=["parameters"]`` (what ``lightnb export`` makes of
 papermill's ``parameters`` cell); ``--param NAME=VALUE`` overrides them.
@@ -17,31 +20,36 @@ from __future__ import annotations
 import ast
 import linecache
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import cloudpickle
 
-from ..app import LightningApp
+from ..app import LightningApp, capturing_runs, is_main_guard
 from ..export import PARAMETERS_MARKER
 
 MODULE_NAME = "__lightnb_app__"
+RUNS = "__lightnb_runs__"  # the module's record of the apps its code asked to run
 
 
 class AppFileError(ValueError):
     """The file cannot give an app to run; the message names the file and what to do."""
 
 
-def load_app(path: str | Path, parameters: Mapping[str, Any] | None = None) -> LightningApp:
-    """The one ``LightningApp`` the script or notebook at ``path`` defines at module level, not started."""
-    module = load_module(path, parameters)
+def load_app(path: str | Path, parameters: Mapping[str, Any] | None = None,
+             argv: Sequence[str] = ()) -> LightningApp:
+    """The one ``LightningApp`` the script or notebook at ``path`` defines at module level (or in its
+    ``__main__`` block), not started."""
+    module = load_module(path, parameters, argv)
     return find_app(module, Path(path).name)
 
 
-def load_module(path: str | Path, parameters: Mapping[str, Any] | None = None) -> ModuleType:
-    """Run the script (or the export of the notebook) at ``path`` as the module ``__lightnb_app__``.
+def load_module(path: str | Path, parameters: Mapping[str, Any] | None = None,
+                argv: Sequence[str] = ()) -> ModuleType:
+    """Run the script (or the export of the notebook) at ``path`` as the module ``__lightnb_app__``, its
+    ``if __name__ == "__main__":`` blocks included, with ``sys.argv`` = ``[path, *argv]`` meanwhile.
 
     Errors in the file itself (the user's code) propagate as they are; a missing or unusable file, or an
     unknown parameter, is an :class:`AppFileError`.
@@ -53,7 +61,7 @@ def load_module(path: str | Path, parameters: Mapping[str, Any] | None = None) -
     if parameters:
         source = override_parameters(source, parameters, name=file.name)
     try:
-        code = compile(source, filename, "exec", dont_inherit=True)
+        code = compile(run_main_blocks(ast.parse(source, filename)), filename, "exec", dont_inherit=True)
     except SyntaxError as error:
         raise AppFileError(f"{file.name}, line {error.lineno}: {error.msg}") from None
     module = ModuleType(MODULE_NAME)
@@ -64,12 +72,27 @@ def load_module(path: str | Path, parameters: Mapping[str, Any] | None = None) -
         sys.path.insert(0, directory)  # as `python app.py` does: helper modules beside it import
     # What the module defines goes to workers by value: they cannot import `__lightnb_app__`.
     cloudpickle.register_pickle_by_value(module)
+    saved_argv = sys.argv
+    sys.argv = [str(file), *argv]
     try:
-        exec(code, module.__dict__)
+        with capturing_runs() as runs:
+            exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(MODULE_NAME, None)
         raise
+    finally:
+        sys.argv = saved_argv
+    module.__dict__[RUNS] = list(runs)
     return module
+
+
+def run_main_blocks(tree: ast.Module) -> ast.Module:
+    """``tree`` with each top-level ``if __name__ == "__main__":`` made ``if True:`` (its block runs)."""
+    for statement in tree.body:
+        if is_main_guard(statement):
+            assert isinstance(statement, ast.If)
+            statement.test = ast.copy_location(ast.Constant(True), statement.test)
+    return tree
 
 
 def read_source(file: Path) -> tuple[str, str]:
@@ -102,9 +125,14 @@ def find_app(module: ModuleType, where: str) -> LightningApp:
         if isinstance(value, LightningApp):
             apps.setdefault(id(value), []).append(name)
             found[id(value)] = value
+    if not found:  # one built and run inside a function of the __main__ block: `main()` → app.run()
+        for value in vars(module).get(RUNS, []):
+            found[id(value)] = value
+            apps.setdefault(id(value), []).append("app.run()")
     if not found:
         raise AppFileError(f"{where} defines no LightningApp at module level; add one, such as "
-                           "`app = LightningApp(Root())`")
+                           "`app = LightningApp(Root())` (one its `if __name__ == \"__main__\":` block builds "
+                           "counts too)")
     if len(found) > 1:
         names = ", ".join(" = ".join(names) for names in apps.values())
         raise AppFileError(f"{where} defines {len(found)} LightningApps ({names}); lightnb run runs one. "

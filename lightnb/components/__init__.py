@@ -6,22 +6,39 @@
 Heavy packages (torch, lightning, gradio, tensorboard, fastapi, optuna, locust) are imported only when a work runs.
 """
 
+from typing import Any
+
 from .gradio import ServeGradio
 from .loadtest import LoadTest
 from .model_server import ModelServer
+from .python_server import IO_TYPES, PythonServer
 from .scripts import PopenPythonScript, ShellWork, TracerPythonScript
 from .sweep import Sweep
 from .tensorboard import TensorBoardWork
 from .trainer import TrainerWork
 
 __all__ = [
+    "Category",
+    "Image",
     "LoadTest",
     "ModelServer",
+    "Number",
     "PopenPythonScript",
+    "PythonServer",
     "ServeGradio",
     "ShellWork",
     "Sweep",
     "TensorBoardWork",
+    "Text",
     "TracerPythonScript",
     "TrainerWork",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The reference's request/response models (pydantic) are built on first use.
+    if name in IO_TYPES:
+        from . import python_server
+
+        return getattr(python_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

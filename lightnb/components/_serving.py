@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..core.compute import CloudCompute
 from ..core.values import describe_type
-from ..core.work import LightningWork
+from ..core.work import LightningWork, free_port, server_url  # noqa: F401  (free_port: re-exported)
 from ._work import set_quietly, stop_signal
 
 LOOPBACK = "127.0.0.1"
@@ -63,18 +63,10 @@ def bind_free_port(host: str = LOOPBACK) -> socket.socket:
     return sock
 
 
-def free_port(host: str = LOOPBACK) -> int:
-    """A port free right now on ``host``, for servers that must bind it themselves."""
-    with bind_free_port(host) as sock:
-        return sock.getsockname()[1]
-
-
 def http_url(host: str, port: int) -> str:
-    """The address to reach a server bound to ``host``: a wildcard host is reached on loopback."""
-    shown = LOOPBACK if host in ("0.0.0.0", "", "::") else host
-    if ":" in shown:
-        shown = f"[{shown}]"
-    return f"http://{shown}:{port}/"  # the trailing slash: pages with relative asset URLs need it
+    """The address to reach a server bound to ``host``: a wildcard host is reached on loopback (the rule
+    of any work's ``url``, with a trailing slash: pages with relative asset URLs need it)."""
+    return server_url(host, port) + "/"
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -140,6 +132,11 @@ class ServerWork(LightningWork):
     def on_state_change(self) -> None:
         """Called on the work's thread, while it serves, after the flow set some of its attributes."""
 
+    def _public_url(self, host: str, port: int) -> str:
+        """What ``url`` is set to once the server answers (with a trailing slash: pages with relative asset
+        URLs need it)."""
+        return http_url(host, port)
+
     def _label(self) -> str:
         return f"{self.name} ({describe_type(self)})"
 
@@ -153,7 +150,7 @@ class ServerWork(LightningWork):
             self.prepare()
             server, port = self.start_server(self.host, self._requested_port)
             self.port = port
-            url = http_url(self.host, port)
+            url = self._public_url(self.host, port)
             if not wait_until_answers(url, server, self._label(), stopping):
                 return
             self.url = url

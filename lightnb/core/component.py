@@ -9,14 +9,25 @@ the work's changes back. A detached component (no app) has no observer and behav
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .values import StateValue, Tracker, check_state_value, describe_type, to_json, track
+from .values import (
+    LIT_PREFIX,
+    StateValue,
+    Tracker,
+    check_state_value,
+    describe_type,
+    lit_path,
+    to_json,
+    track,
+)
 from .view import ComponentView
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .flow import LightningFlow
     from .work import LightningWork
 
@@ -39,6 +50,10 @@ class Observer(ABC):
         """``child`` was attached under ``parent`` (a dynamic component)."""
 
     @abstractmethod
+    def on_detach(self, parent: Node, child: Node) -> None:
+        """``child`` was removed from under ``parent`` (``work.delete()``); its place is free again."""
+
+    @abstractmethod
     def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """``work.run(*args, **kwargs)`` was called where the work does not execute: dispatch it."""
 
@@ -53,6 +68,10 @@ class Observer(ABC):
     @abstractmethod
     def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:
         """``flow.stop(message)`` / ``flow.fail(message)``."""
+
+    @abstractmethod
+    def on_schedule(self, flow: LightningFlow, key: str, cron: str, start_time: datetime | None) -> bool:
+        """``flow.schedule(cron)`` at the call site ``key``: whether it fires in this pass."""
 
     @abstractmethod
     def on_output(self, component: Node, stream: str, text: str) -> None:
@@ -181,6 +200,17 @@ class Node(metaclass=_NodeMeta):
                 object.__setattr__(node, "_observer", observer)
             observer.on_attach(self, child)
 
+    def _release(self, child: Node, unlink: Callable[[], None]) -> None:
+        """Take ``child`` out of the tree (``unlink`` removes it from this node); it keeps its name."""
+        observer = self._observer
+        with observer.mutating() if observer is not None else nullcontext():
+            object.__setattr__(child, "_detached_name", child.name)
+            unlink()
+            object.__setattr__(child, "_parent", None)
+            object.__setattr__(child, "_key", None)
+            if observer is not None:
+                observer.on_detach(self, child)
+
     def _ancestors(self) -> Iterator[Node]:
         node = self._parent
         while node is not None:
@@ -219,6 +249,21 @@ class Component(Node):
     # How the fronts show it beyond stage, logs and progress (a sweep's table, a load test's figures).
     _view: ClassVar[ComponentView | None] = None
 
+    # Public attributes the framework may add after __init__ (a work's server address: url, port ...).
+    _undeclared_state: frozenset[str] = frozenset()
+    _display_name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        """The name the app view shows for this component: its attribute name unless one was given."""
+        return self._display_name or (self._key if self._key is not None else self.name.rsplit(".", 1)[-1])
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"display_name of {self.name} must be a non-empty str, not {value!r}")
+        object.__setattr__(self, "_display_name", value)
+
     def __setattr__(self, attribute: str, value: Any) -> None:
         if attribute.startswith("_") or isinstance(getattr(type(self), attribute, None), property):
             object.__setattr__(self, attribute, value)
@@ -227,8 +272,10 @@ class Component(Node):
         if isinstance(value, Node):
             self._attach_child(attribute, value)
             return
+        if isinstance(value, str) and value.startswith(LIT_PREFIX):
+            value = lit_path(value)
         current = self.__dict__.get(attribute, MISSING)
-        if current is MISSING and self._sealed:
+        if current is MISSING and self._sealed and attribute not in self._undeclared_state:
             raise AttributeError(
                 f"Cannot set attribute {attribute!r} on {self.name} ({describe_type(self)}): it was not "
                 f"defined in __init__. Public attributes are the component's state and must be declared in "
@@ -269,13 +316,17 @@ class Component(Node):
         current = self.__dict__.get(attribute, MISSING)
         if current is child:
             return
-        if current is not MISSING:
+        if current is not MISSING and current is not None:  # None: a placeholder for a child made later
             raise AttributeError(
                 f"{self.name}.{attribute} is already set; a child component cannot replace an attribute "
                 "(use a structures.List or Dict to change the set of children)"
             )
         self._adopt(attribute, child)
         object.__setattr__(self, attribute, child)
+
+    def _detach_child(self, attribute: str, child: Node) -> None:
+        """Remove ``child`` (held as ``attribute``): the attribute becomes ``None``, a placeholder again."""
+        self._release(child, lambda: object.__setattr__(self, attribute, None))
 
     def _apply_remote(self, attribute: str, value: Any) -> None:
         """Set an attribute from the other side (work ↔ flow) without reporting it back."""

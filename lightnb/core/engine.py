@@ -52,13 +52,16 @@ from .events import (
     StopCall,
     StopRequested,
     Submit,
+    Tick,
     Touched,
     ValueSet,
+    WakeAt,
     WorkBatch,
     WorksQuiet,
 )
 from .flow import AppEnd, LightningFlow, find_component
 from .logs import LogBuffer
+from .schedule import Schedules
 from .tracebacks import format_user_traceback
 from .values import plain
 from .work import LightningWork, hash_arguments, unpicklable_argument
@@ -119,6 +122,8 @@ class EngineState(Observer):
         self._dirty = True
         self._step_wanted = False
         self._out: list[Instruction] = []
+        self.schedules = Schedules()
+        self._wake_at: float | None = None
         self._index(root)
 
     # -- the one entry point ------------------------------------------------------------------------------
@@ -175,6 +180,10 @@ class EngineState(Observer):
     def _on_touched(self, event: Touched) -> None:
         self._mark(find_component(self.root, event.component))
 
+    def _on_tick(self, event: Tick) -> None:
+        self._wake_at = None
+        self._mark(self.root)
+
     def _on_logged(self, event: Logged) -> None:
         self._log(event.component, event.stream, event.text)
 
@@ -197,6 +206,14 @@ class EngineState(Observer):
             self._ship()
             if self._dirty and not self.paused:
                 self._out.append(Again())
+            wake_at = self.schedules.earliest()
+            if wake_at is not None and wake_at <= self.now:
+                # Due, but the pass did not reach the schedule's call (a blocking call before it): the pass
+                # that reaches it fires it; waking for it now would only spin.
+                wake_at = None
+            if wake_at != self._wake_at:
+                self._wake_at = wake_at
+                self._out.append(WakeAt(wake_at))
         self._notify()
 
     def _on_batch(self, batch: WorkBatch) -> None:
@@ -320,6 +337,19 @@ class EngineState(Observer):
         for node in child._walk():
             self._changes.state.add(node.name)
 
+    def on_detach(self, parent: Node, child: Node) -> None:
+        # A deleted work stays known by its name until its stopped call has reported (or a new component
+        # takes the name): its stop is already on its way.
+        self._mark(parent)
+        self._changes.state.add(child.name)
+        for node in child._walk():
+            if isinstance(node, LightningWork):
+                self._forget_if_deleted(node)
+
+    def _forget_if_deleted(self, work: LightningWork) -> None:
+        if work._parent is None and work._calls.active is None and self.works.get(work.name) is work:
+            del self.works[work.name]
+
     def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not self._in_pass:
             # A cell calling work.run() on a running app: the call is queued between passes.
@@ -342,6 +372,9 @@ class EngineState(Observer):
         if self._in_pass:
             raise AppEnd(message, failed)
         self.outside(EndRequested(AppStage.FAILED if failed else AppStage.STOPPED, message))
+
+    def on_schedule(self, flow: LightningFlow, key: str, cron: str, start_time: Any) -> bool:
+        return self.schedules.check(key, cron, start_time, self.now, self.passes)
 
     def on_output(self, component: Node, stream: str, text: str) -> None:
         if self._in_pass:
@@ -399,6 +432,7 @@ class EngineState(Observer):
         if not work._calls.on_finished(call_id, stage, when or self.now, message, reason):
             return
         self._mark(work)
+        self._forget_if_deleted(work)
         if work._calls.queue:
             self._ready[work] = None
         if stage is WorkStageStatus.FAILED and work.raise_exception:
@@ -438,6 +472,7 @@ _HANDLERS: dict[type, Callable[[EngineState, Any], None]] = {
     EndRequested: EngineState._on_end_requested,
     StepRequested: EngineState._on_step_requested,
     Touched: EngineState._on_touched,
+    Tick: EngineState._on_tick,
     Logged: EngineState._on_logged,
     ValueSet: EngineState._on_value_set,
     RunRequested: EngineState._on_run_requested,

@@ -171,6 +171,11 @@ class Touched:
 
 
 @dataclass(frozen=True, slots=True)
+class Tick:
+    """The time a schedule asked for (:class:`WakeAt`) came: the flows get a pass."""
+
+
+@dataclass(frozen=True, slots=True)
 class Logged:
     """Output attributed to a component that no pass or work produced (e.g. the shell's own errors)."""
 
@@ -190,7 +195,7 @@ class Closed:
 
 
 Event = (WorkBatch | CallLost | RuntimeReady | RuntimeFailed | Started | Advance | StepRequested | EndRequested
-         | ValueSet | RunRequested | StopRequested | Touched | Logged | WorksQuiet | Closed)
+         | ValueSet | RunRequested | StopRequested | Touched | Tick | Logged | WorksQuiet | Closed)
 
 
 # -- instructions -------------------------------------------------------------------------------------------
@@ -237,6 +242,14 @@ class Again:
 
 
 @dataclass(frozen=True, slots=True)
+class WakeAt:
+    """Hand the engine a :class:`Tick` at ``when`` (a time of the clock the shell gives ``handle``), unless a
+    later ``WakeAt`` replaces it; ``None`` cancels it. For ``flow.schedule``: an idle app still wakes on time."""
+
+    when: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ending:
     """The app is ending: stop calls were sent; wait (a grace period) for the works to report, then send
     :class:`WorksQuiet`, close the executor and send :class:`Closed`."""
@@ -253,4 +266,4 @@ class Ended:
     message: str
 
 
-Instruction = Submit | Push | StopCall | Notify | Again | Ending | Ended
+Instruction = Submit | Push | StopCall | Notify | Again | WakeAt | Ending | Ended

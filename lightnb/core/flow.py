@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .component import Component, Node
+from .schedule import Schedules
 from .structures import Structure
 from .values import describe_type
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from .work import LightningWork
+
+
+# With no app there are no passes: each call counts as one.
+_DETACHED_PASSES = itertools.count()
 
 
 class AppEnd(BaseException):
@@ -68,19 +78,44 @@ class LightningFlow(Component):
             return
         raise AppEnd(message, failed)
 
+    def schedule(self, cron_pattern: str, start_time: datetime | None = None, user_key: str | None = None) -> bool:
+        """Whether the schedule ``cron_pattern`` fires in this pass, as in the reference: ``True`` on the first
+        pass that reaches the call (unless ``start_time`` is later), then in the pass run when the cron
+        expression fires — the app wakes for it, with no polling.
+
+        ``cron_pattern``: five cron fields (``"*/5 * * * *"``: every 5 minutes; an optional sixth gives
+        seconds) or ``"hourly"``, ``"daily"``, ``"weekly"``, ``"monthly"``, ``"yearly"``; the machine's local
+        time. Each call site is its own schedule (``user_key`` tells apart several at one site).
+
+        >>> class Nightly(LightningFlow):
+        ...     def run(self):
+        ...         if self.schedule("daily"):
+        ...             self.pipelines.append(Pipeline())
+        """
+        caller = sys._getframe(1)
+        key = f"{self.name}:{caller.f_code.co_filename}:{caller.f_lineno}:{user_key or ''}:{cron_pattern}"
+        observer = self._observer
+        if observer is not None:
+            return observer.on_schedule(self, key, cron_pattern, start_time)
+        schedules = self.__dict__.get("_schedules")
+        if schedules is None:
+            schedules = Schedules()
+            object.__setattr__(self, "_schedules", schedules)
+        return schedules.check(key, cron_pattern, start_time, time.time(), next(_DETACHED_PASSES))
+
     def configure_layout(self) -> Any:
         """The flow's tabs in the app view: a list of ``{"name": ..., "content": component or URL}``.
 
         The default shows one tab per child flow and one per work that has a ``url``.
         """
         tabs: list[dict[str, Any]] = []
-        for key, child in self._children():
+        for _, child in self._children():
             if isinstance(child, LightningFlow):
-                tabs.append({"name": key, "content": child})
+                tabs.append({"name": child.display_name, "content": child})
             elif isinstance(child, Structure):
                 continue
-            elif getattr(child, "url", None) is not None:
-                tabs.append({"name": key, "content": child})
+            elif child.__dict__.get("url") is not None:  # a work that serves (its url is state)
+                tabs.append({"name": child.display_name, "content": child})
         return tabs
 
     # -- the tree -----------------------------------------------------------------------------------------

@@ -117,13 +117,15 @@ def plan_reload(root: Node, new_classes: Mapping[ClassKey, type],
         old_public = {key: value for key, value in component.__dict__.items() if not key.startswith("_")}
         old_children = {key for key, value in old_public.items() if isinstance(value, Node)}
         new_children = {key for key, value in defaults.items() if isinstance(value, Node)}
-        if old_children != new_children:
+        placeholders = {key for key, value in defaults.items() if value is None}  # children made in run()
+        if old_children - placeholders != new_children:
             changed = sorted(old_children ^ new_children)
             plan.refusals.append(Refusal(name, f"the new {new.__qualname__} changes its child components "
                                                f"({', '.join(changed)}): restart the app to change the tree"))
             continue
         added = {key: value for key, value in defaults.items() if key not in old_public}
-        dropped = tuple(key for key in old_public if key not in defaults)
+        dropped = tuple(key for key in old_public  # what the framework set (a work's url) stays
+                        if key not in defaults and key not in getattr(component, "_undeclared_state", ()))
         plan.swaps.append(Swap(name, old, new, added, dropped))
     return plan
 

@@ -104,6 +104,10 @@ class Dict(Structure):
     def _items(self) -> Iterator[tuple[str, Component]]:
         yield from list(self._dict.items())
 
+    def _remove(self, key: str) -> None:
+        """Take the component under ``key`` out (``work.delete()``)."""
+        self._release(self._dict[key], lambda: self._dict.pop(key))
+
     def __getitem__(self, key: str) -> Component:
         return self._dict[key]
 

@@ -8,7 +8,7 @@ stored as :class:`TrackedList` / :class:`TrackedDict`, which call back on every 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, SupportsIndex
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -36,6 +36,21 @@ class StateValue:
     def after_success(self, work: Any) -> None:
         """Called where a work executes, after its ``run()`` succeeded, for each such attribute of the work
         (a ``Path`` keeps its file in the app's storage here)."""
+
+
+LIT_PREFIX = "lit://"
+_lit_path_factory: Callable[[str], Any] | None = None
+
+
+def register_lit_path(factory: Callable[[str], Any]) -> None:
+    """How a ``"lit://name"`` string set as state becomes a Path (registered by the storage layer)."""
+    global _lit_path_factory
+    _lit_path_factory = factory
+
+
+def lit_path(text: str) -> Any:
+    """``"lit://name"`` as the storage layer's ``Path`` (the string itself if no storage layer is loaded)."""
+    return _lit_path_factory(text) if _lit_path_factory is not None else text
 
 
 def describe_type(value: Any) -> str:

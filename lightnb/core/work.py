@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from .calls import CallTable, WorkStageStatus, WorkStatus, call_hash
 from .component import Component
 from .compute import CloudCompute
 from .values import describe_type
+
+LOOPBACK = "127.0.0.1"
 
 
 class WorkStopped(BaseException):
@@ -39,6 +42,14 @@ class LightningWork(Component):
         ``work.has_failed``.
     cloud_compute:
         The resources the work needs (``CloudCompute("gpu")`` → a worker offering ``GPU``).
+    host, port:
+        Where a work that serves HTTP listens, as in the reference (default ``127.0.0.1`` and a free port).
+        Where the work runs, reading ``self.port`` picks the port (the given one, else a free one there) and
+        sets the state ``port``, ``url`` (``http://host:port``, ``""`` before) and ``internal_ip`` (the
+        address of the machine it runs on), which the flow sees.
+    start_with_flow:
+        Accepted for the reference's apps; it changes nothing: lightnb places a work on a worker at its first
+        ``run()`` call, so there is no process to start with the flow (:meth:`start` is accepted too).
 
     Example
     -------
@@ -54,14 +65,53 @@ class LightningWork(Component):
     _calls: CallTable
     _executing: bool
 
+    # What a work serving HTTP gets, as in the reference: set where it runs, then state like any attribute.
+    _undeclared_state = frozenset({"url", "port", "host", "internal_ip"})
+
     def __init__(self, parallel: bool = False, cache_calls: bool = True, raise_exception: bool = True,
-                 cloud_compute: CloudCompute | None = None) -> None:
+                 cloud_compute: CloudCompute | None = None, *, host: str = LOOPBACK, port: int | None = None,
+                 start_with_flow: bool = True) -> None:
         self._parallel = bool(parallel)
         self._cache_calls = bool(cache_calls)
         self._raise_exception = bool(raise_exception)
         if cloud_compute is not None and not isinstance(cloud_compute, CloudCompute):
             raise TypeError(f"cloud_compute must be a lightnb.CloudCompute, not {describe_type(cloud_compute)}")
         self._cloud_compute = cloud_compute or CloudCompute()
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"{type(self).__name__} host must be an address such as '127.0.0.1', not {host!r}")
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536):
+            raise ValueError(f"{type(self).__name__} port must be a port number (1-65535) or None for a free "
+                             f"one, not {port!r}")
+        self._host = host
+        self._port = port
+        # lightnb places a work on a worker at its first run() call, so there is nothing to start with the
+        # flow: start_with_flow is accepted and changes nothing (see start()).
+        self._start_with_flow = bool(start_with_flow)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set: the reference's address of a work's server (url, port ...).
+        if name in ("host", "port", "url", "internal_ip"):
+            return self._server_address(name)
+        raise AttributeError(f"{describe_type(self)} object has no attribute {name!r}")
+
+    def _server_address(self, name: str) -> Any:
+        """``host``/``port``/``url``/``internal_ip`` before they were set. Where the work executes, asking
+        for the port picks it (a free one of ``host`` unless given) and sets ``port``, ``url`` and
+        ``internal_ip`` — state the flow sees. Elsewhere: the given host and port, ``""`` for the others."""
+        host = self.__dict__.get("host", self.__dict__.get("_host", LOOPBACK))
+        if name == "host":
+            return host
+        if not self.__dict__.get("_executing", False):
+            return self.__dict__.get("_port") if name == "port" else ""
+        if name == "internal_ip":  # not set yet (a server that picks its own port sets no address)
+            self.internal_ip = machine_address()
+            return self.internal_ip
+        if "port" not in self.__dict__:
+            port = self.__dict__.get("_port") or free_port(host)
+            self.port = port
+            self.internal_ip = machine_address()
+            self.url = server_url(host, port)
+        return self.__dict__.get(name, "")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         work = super().__new__(cls, *args, **kwargs)
@@ -73,6 +123,9 @@ class LightningWork(Component):
         object.__setattr__(work, "_cache_calls", True)
         object.__setattr__(work, "_raise_exception", True)
         object.__setattr__(work, "_cloud_compute", CloudCompute())
+        object.__setattr__(work, "_host", LOOPBACK)
+        object.__setattr__(work, "_port", None)
+        object.__setattr__(work, "_start_with_flow", True)
         return work
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -113,6 +166,37 @@ class LightningWork(Component):
             observer.on_stop(self)
         else:
             self._calls.stop(time.time())
+
+    def start(self) -> None:
+        """Make the work ready for its calls without calling ``run()``.
+
+        lightnb places a work on a worker when it is first called (a Dask worker is already running), so
+        there is no process to start ahead: this only checks that the work can still run (a stopped or
+        deleted work cannot be started again, as in the reference).
+        """
+        if self.has_stopped or self.__dict__.get("_deleted", False):
+            raise RuntimeError(f"{self.name} was {'deleted' if self.__dict__.get('_deleted') else 'stopped'}; "
+                               "a work can be started only once. Create a new work to run again.")
+
+    def delete(self) -> None:
+        """Stop the work and remove it from its flow: its attribute becomes ``None`` (a placeholder a new
+        work may take: ``self.server = Server()``), a ``structures.Dict`` loses its key. A work in a
+        ``structures.List`` is stopped and stays in the list (the others keep their indices)."""
+        self.stop()
+        object.__setattr__(self, "_deleted", True)
+        parent, key = self._parent, self._key
+        if parent is None or key is None:
+            return
+        from .structures import Dict, List
+
+        if isinstance(parent, Dict):
+            parent._remove(key)
+        elif not isinstance(parent, List) and isinstance(parent, Component):
+            parent._detach_child(key, self)
+
+    @property
+    def start_with_flow(self) -> bool:
+        return self._start_with_flow
 
     def check_stop(self) -> None:
         """Raise :class:`WorkStopped` if the app asked this (running) work to stop; a no-op otherwise."""
@@ -192,6 +276,8 @@ def _dispatching(run: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(run)
     def dispatch(self: LightningWork, *args: Any, **kwargs: Any) -> Any:
         if self._executing:
+            if self.__dict__.get("_port") is not None and "port" not in self.__dict__:
+                self._server_address("port")  # a port was given: the flow sees the url from the call's start
             return run(self, *args, **kwargs)
         observer = self._observer
         if observer is not None:
@@ -200,6 +286,35 @@ def _dispatching(run: Callable[..., Any]) -> Callable[..., Any]:
 
     dispatch.__lightnb_raw__ = run  # type: ignore[attr-defined]
     return dispatch
+
+
+_WILDCARDS = ("0.0.0.0", "", "::")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port free right now on ``host`` (here, where the work executes)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def machine_address() -> str:
+    """This machine's address on its network (what other machines reach it at); loopback without one.
+    No packet is sent: connecting a UDP socket only picks the interface a route would use."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.connect(("10.254.254.254", 1))
+            return str(sock.getsockname()[0])
+    except OSError:
+        return LOOPBACK
+
+
+def server_url(host: str, port: int) -> str:
+    """``http://host:port`` as the reference gives it (no trailing slash); a wildcard host is reached on
+    loopback, as the notebook's own servers are."""
+    shown = LOOPBACK if host in _WILDCARDS else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
 _SCALAR_TYPES = (str, int, float, bool, type(None))

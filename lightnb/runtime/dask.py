@@ -10,6 +10,8 @@ on the scheduler.
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import threading
 import time
 import uuid
@@ -19,6 +21,7 @@ from typing import Any
 
 import cloudpickle
 
+from ..core.events import Logged
 from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
@@ -47,6 +50,16 @@ def push_topic(app_id: str) -> str:
     return f"lightnb-push-{app_id}"
 
 
+def machine_has(resource: str) -> bool:
+    """Whether this machine has ``resource`` although the embedded cluster does not offer it as a Dask
+    resource: a GPU (an NVIDIA device node) is used by a work of the embedded cluster all the same."""
+    return resource == "GPU" and bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+class ResourceFallbackWarning(UserWarning):
+    """A work asked for resources the embedded cluster lacks and runs on what the machine has."""
+
+
 class DaskExecutor(Executor):
     """Runs work calls as tasks on a Dask cluster (see :mod:`lightnb.runtime.cluster` for which)."""
 
@@ -68,6 +81,7 @@ class DaskExecutor(Executor):
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
         self._hears_removals = False
+        self._fallbacks: set[tuple[str, tuple[str, ...]]] = set()  # (work, resources) it was told it lacks
 
     @property
     def description(self) -> str:
@@ -192,7 +206,10 @@ class DaskExecutor(Executor):
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
         missing = self._missing_resources(spec.resources)
-        if missing:
+        if missing and self.connection is not None and self.connection.embedded:
+            # Developing locally: the embedded cluster is this machine, so the work runs on what it has.
+            spec = self._without_missing_resources(spec)
+        elif missing:
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
@@ -249,14 +266,37 @@ class DaskExecutor(Executor):
             self._history = [loads_batch(data) for _, data in self.client.get_events(events_topic(self.app_id))]
         return self._history
 
-    def _missing_resources(self, resources: dict[str, float]) -> str | None:
-        if not resources:
-            return None
+    def _offered_resources(self) -> dict[str, float]:
         workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
         offered: dict[str, float] = {}
         for info in workers.values():
             for name, amount in (info.get("resources") or {}).items():
                 offered[name] = max(offered.get(name, 0), amount)
+        return offered
+
+    def _without_missing_resources(self, spec: CallSpec) -> CallSpec:
+        """``spec`` asking only for what the embedded cluster's workers offer; the first time a work is
+        placed so, a warning names the work and what it lacks (in its log and as a Python warning)."""
+        offered = self._offered_resources()
+        lacking = {k: v for k, v in spec.resources.items() if offered.get(k, 0) < v}
+        kept = {k: v for k, v in spec.resources.items() if k not in lacking}
+        key = (spec.work_name, tuple(sorted(lacking)))
+        if key not in self._fallbacks and not all(machine_has(name) for name in lacking):
+            self._fallbacks.add(key)
+            need = ", ".join(f"{k}={v:g}" for k, v in lacking.items())
+            message = (f"{spec.work_name} asks for {need} (its CloudCompute), which no worker of the embedded "
+                       f"cluster offers and this machine lacks: developing locally, it runs on what the machine "
+                       f"has. On a cluster whose workers offer {need} (e.g. `dask worker "
+                       f"... --resources \"{need.replace(', ', ' ')}\"`) it gets them.")
+            warnings.warn(message, ResourceFallbackWarning, stacklevel=2)
+            assert self._emit is not None
+            self._emit(Logged(spec.work_name, "stderr", f"lightnb: {message}\n"))
+        return dataclasses.replace(spec, resources=kept)
+
+    def _missing_resources(self, resources: dict[str, float]) -> str | None:
+        if not resources:
+            return None
+        offered = self._offered_resources()
         lacking = {k: v for k, v in resources.items() if offered.get(k, 0) < v}
         if not lacking:
             return None

@@ -16,6 +16,7 @@ instructions carried out by the loop thread.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
@@ -47,6 +48,8 @@ from ..core.events import (
     StepRequested,
     StopCall,
     Submit,
+    Tick,
+    WakeAt,
     WorkBatch,
     WorksQuiet,
 )
@@ -61,6 +64,7 @@ from .protocol import CallSpec, Executor
 __all__ = ["STOP_GRACE_SECONDS", "AppLoop", "AppStage", "Changes", "Listener"]
 
 Listener = Callable[[Changes], None]
+_log = logging.getLogger("lightnb.loop")
 
 # How long stopping an app waits for its works to report that they stopped.
 STOP_GRACE_SECONDS = 5.0
@@ -111,6 +115,7 @@ class AppLoop:
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
         self._listeners: list[Listener] = []
+        self._wake_at: float | None = None  # when a schedule needs a pass (the loop thread's only)
         # Run on the loop thread once the app has ended, before anyone waiting for it is told (a durable app
         # writes how it ended into its record).
         self.before_done: list[Callable[[], None]] = []
@@ -210,7 +215,7 @@ class AppLoop:
         try:
             with capture.route(engine.flow_output):
                 while engine.ending is None:
-                    items = [self._inbox.get()]
+                    items = [self._next_item()]
                     with contextlib.suppress(queue.Empty):
                         while True:
                             items.append(self._inbox.get_nowait())
@@ -219,6 +224,16 @@ class AppLoop:
             self._fail(f"lightnb's loop failed:\n{traceback.format_exc()}")
         finally:
             self._shutdown()
+
+    def _next_item(self) -> Any:
+        """The next inbox item; a :class:`Tick` when a schedule's time comes first (``flow.schedule``)."""
+        if self._wake_at is None:
+            return self._inbox.get()
+        try:
+            return self._inbox.get(timeout=max(0.0, self._wake_at - time.time()))
+        except queue.Empty:
+            self._wake_at = None
+            return Tick()
 
     def _iterate(self, items: list[Any]) -> None:
         began = time.perf_counter()
@@ -278,9 +293,12 @@ class AppLoop:
                 self.executor.push(instruction.work_name, instruction.call_id,
                                    {"seq": instruction.seq, "values": instruction.values})
             elif isinstance(instruction, StopCall):
+                _log.debug("%s: stopping call %s of %s", self.app_id, instruction.call_id, instruction.work_name)
                 self.executor.stop(instruction.work_name, instruction.call_id, started=instruction.started)
             elif isinstance(instruction, Again):
                 self._inbox.put(_WAKE)
+            elif isinstance(instruction, WakeAt):
+                self._wake_at = instruction.when
             elif not isinstance(instruction, (Ending, Ended)):  # the loop sees engine.ending, and ends
                 raise TypeError(f"unknown instruction {instruction!r}")
 
@@ -295,6 +313,8 @@ class AppLoop:
                                f"{type(error).__name__}: {error}. Keep unpicklable objects (locks, open files, "
                                "clients) out of the work, or create them inside run().", "unpicklable"))
             return
+        _log.debug("%s: sending call %s of %s to the cluster (%d bytes)", self.app_id, call.call_id, work.name,
+                   len(payload))
         self.executor.submit(CallSpec(self.app_id, work.name, call.call_id, payload, instruction.resources,
                                       preferred_worker=instruction.preferred_worker))
 

@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.events import CallLost, RuntimeFailed, RuntimeReady, WorkBatch
+from ..core.events import CallLost, Logged, RuntimeFailed, RuntimeReady, WorkBatch
 
 # One entry of a batch as a running work sends it (the wire form; the loop reads typed entries):
 # ("set", attribute, value) | ("log", stream, text) | ("status", stage, message, reason, timestamp).
 Entry = tuple[Any, ...]
 
-RuntimeEvent = WorkBatch | CallLost | RuntimeReady | RuntimeFailed
+RuntimeEvent = WorkBatch | CallLost | RuntimeReady | RuntimeFailed | Logged
 Emit = Callable[[RuntimeEvent], None]
 
 __all__ = ["CallLost", "CallSpec", "Emit", "Entry", "Executor", "RuntimeEvent", "RuntimeFailed", "RuntimeReady",

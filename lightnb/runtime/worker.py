@@ -156,6 +156,12 @@ class WorkObserver(Observer):
     def on_attach(self, parent: Node, child: Node) -> None:  # works own no components
         raise AssertionError("unreachable")
 
+    def on_detach(self, parent: Node, child: Node) -> None:  # works own no components
+        raise AssertionError("unreachable")
+
+    def on_schedule(self, flow: LightningFlow, key: str, cron: str, start_time: Any) -> bool:
+        raise AssertionError("unreachable")  # flows never run on a worker
+
     def on_run(self, work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         raise RuntimeError(f"{work.name}.run() cannot be called from inside another work")
 

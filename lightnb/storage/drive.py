@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 import weakref
 from typing import Any
 
@@ -117,14 +118,30 @@ class Drive(StateValue):
         store.upload(source, self._key(store, owner, relative))
 
     def get(self, path: str | os.PathLike[str], component_name: str | None = None,
-            overwrite: bool = False) -> pathlib.Path:
+            overwrite: bool = False, timeout: float | None = None) -> pathlib.Path:
         """Bring the file or folder ``path`` to ``root_folder/path`` here and return that local path.
 
-        Without ``component_name`` exactly one component must hold ``path``. An existing local file is
-        replaced only with ``overwrite=True``. From a local storage folder on the same disk the file is a hard
-        link to the stored copy, read-only: write a new file rather than editing it in place.
+        Without ``component_name`` exactly one component must hold ``path``. With ``timeout`` (seconds) a
+        file no component has put yet is waited for, up to that long (another work may be about to put it);
+        without, it must be there now (``FileNotFoundError``). An existing local file is replaced only with
+        ``overwrite=True``. From a local storage folder on the same disk the file is a hard link to the
+        stored copy, read-only: write a new file rather than editing it in place.
         """
-        return self._get(path, component_name, overwrite)
+        if timeout is None:
+            return self._get(path, component_name, overwrite)
+        if not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValueError(f"drive.get() timeout must be a number of seconds >= 0 or None, not {timeout!r}")
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            try:
+                return self._get(path, component_name, overwrite)
+            except FileNotFoundError as error:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FileNotFoundError(f"{error} (waited {timeout:g} s for it)") from None
+                time.sleep(min(delay, left))  # polling the store: nothing tells us when another work puts it
+                delay = min(delay * 1.5, 0.5)
 
     def _refresh(self, path: str, seen: dict[str, Any]) -> None:
         """``get(path, overwrite=True)``, bringing only the files changed since the last refresh with the

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.component import log_output
-from ..core.values import StateValue
+from ..core.values import LIT_PREFIX, StateValue, register_lit_path
 from . import keys
 from .store import Store, current_app_id, machine_id, open_store, place_tree, storage_url, worker_address
 
@@ -73,6 +73,12 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
     ...         model = torch.load(checkpoint)      # fetched before run() started
     >>> # in the flow: self.serve.run(self.train.checkpoint)
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], str) and args[0].startswith(LIT_PREFIX):
+            # The reference's shared-storage paths: "lit://name" is name under the storage root folder.
+            args = (lit_root(), args[0][len(LIT_PREFIX):], *args[1:])
+        return super().__new__(cls, *args, **kwargs)
 
     # Class-level defaults: derived paths (``p.parent``, ``p / "x"``) are plain local paths with no origin.
     _origin: weakref.ref[Any] | None = None
@@ -160,6 +166,10 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
         if not self._fetch(overwrite):
             raise FileNotFoundError(f"{str(self)!r} of {self.origin_name} cannot be got: "
                                     f"{self._where_looked()}. The producing call may not have written it.")
+
+    def exists_local(self) -> bool:
+        """Whether the file (or folder) is here, where this code runs (nothing is fetched)."""
+        return os.path.exists(self)
 
     def exists_remote(self) -> bool:
         """Whether :meth:`get` can bring the file here now."""
@@ -253,6 +263,21 @@ class Path(type(pathlib.Path()), StateValue):  # type: ignore[misc]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (str(self), self._meta()))
+
+
+def lit_root() -> str:
+    """The folder ``lit://`` paths live under: ``$STORAGE_ROOT_DIR``, as in the reference, else ``.storage``
+    (relative: each work resolves it in its own working directory). Made if missing, as the reference does,
+    so that ``open(Path("lit://name"), "w")`` works at once."""
+    root = os.environ.get("STORAGE_ROOT_DIR", ".storage")
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError:
+        pass  # a folder that cannot be made here: writing into it will say so
+    return root
+
+
+register_lit_path(lambda text: Path(text))
 
 
 def _restore(text: str, meta: dict[str, Any]) -> Path:

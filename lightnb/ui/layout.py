@@ -50,7 +50,7 @@ def _entries(layout: Any) -> Iterable[Any]:
 
 def _default_name(content: Any, index: int) -> str:
     if isinstance(content, (LightningFlow, LightningWork)):
-        return content.name.rsplit(".", 1)[-1]
+        return content.display_name  # the attribute name unless the app gave one
     return f"tab {index + 1}"
 
 

@@ -122,7 +122,9 @@ def describe(app: Any, node: Node, logs: Any = log_tail) -> Component:
     is_work = isinstance(node, LightningWork)
     status = node.status if is_work else None  # type: ignore[attr-defined]
     url = url_of(node) or (frontend_url(node) if isinstance(node, LightningFlow) else None)
+    shown = node.__dict__.get("_display_name")  # flow.display_name / work.display_name, when given
     return {
+        **({"display_name": shown} if shown else {}),
         "name": node.name,
         "parent": owner_name(node),
         "kind": "work" if is_work else "flow",

@@ -82,10 +82,39 @@ def test_classes_of_the_loaded_file_travel_by_value(tmp_path: Path) -> None:
     assert out.stdout.decode().split() == ["Pid", MODULE_NAME, "0"]
 
 
-def test_the_main_guard_block_does_not_run(tmp_path: Path) -> None:
+def test_the_main_guard_block_runs_as_python_would_run_it(tmp_path: Path) -> None:
     script = tmp_path / "guarded.py"
     script.write_text(PIDS_APP + 'if __name__ == "__main__":\n    raise SystemExit("ran the guard")\n')
-    assert load_app(script).stage == "not_started"
+    with pytest.raises(SystemExit, match="ran the guard"):
+        load_app(script)
+
+
+MAIN_BUILT_APP = PIDS_APP.replace("app = LightningApp(Root())", "") + """
+import argparse
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--label", default="none")
+    options = parser.parse_args()
+    app = LightningApp(Root())
+    app.label = options.label
+    app.run()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_an_app_built_and_run_in_the_main_block_from_argparse_options_is_found(tmp_path: Path) -> None:
+    script = tmp_path / "main_built.py"
+    script.write_text(MAIN_BUILT_APP)
+    before = list(sys.argv)
+    app = load_app(script, argv=["--label", "from-cli"])
+    assert app.stage == "not_started"  # app.run() in the script marked it; lightnb run runs it
+    assert app.label == "from-cli"
+    assert sys.argv == before
 
 
 @pytest.mark.parametrize(("source", "message"), [

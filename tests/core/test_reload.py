@@ -202,3 +202,34 @@ def test_a_child_passed_to_init_stays_in_its_place():
     plan = plan_reload(holder, new_classes(Holder2))
     assert plan.swaps and plan.swaps[0].added == {"note": "new"}
     assert holder.train._parent is holder and holder.train.name == "root.train"
+
+
+def define_lazy(version: int):
+    class Serve(LightningWork):
+        def run(self):
+            pass
+
+    class Lazy(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.server = None  # made in run(), as reference apps do
+            self.version = version
+
+        def run(self):
+            if self.server is None:
+                self.server = Serve()
+
+    return Lazy, Serve
+
+
+def test_a_child_made_onto_a_placeholder_and_a_works_url_survive_a_reload():
+    Lazy1, _ = define_lazy(1)
+    Lazy2, Serve2 = define_lazy(2)
+    root = Lazy1()
+    root.run()
+    root.server.url = "http://127.0.0.1:8000"  # what a serving work sets where it runs
+    plan = plan_reload(root, new_classes(Lazy2, Serve2))
+    assert not plan.refusals, plan.refusals
+    apply_plan(plan, root)
+    assert type(root) is Lazy2 and type(root.server) is Serve2
+    assert root.server.url == "http://127.0.0.1:8000"

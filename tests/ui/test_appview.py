@@ -194,3 +194,21 @@ def test_a_view_made_before_the_app_starts_follows_it(kernel):
                  what="the view following the started app")
     kernel.execute("early.stop()")
     _final(kernel, model_id, "stopped")
+
+
+NAMES_PROBE = """
+return [...el.querySelectorAll(".lnb-row")].map((row) => ({
+  name: row.dataset.name, shown: row.querySelector(".lnb-name").textContent,
+  title: row.querySelector(".lnb-name").title }));
+"""
+
+
+def test_a_display_name_is_what_the_view_shows(kernel):
+    from browser import render, widget_states
+
+    model_id = kernel.show("named = LightningApp(Root(), cluster=cluster)\n"
+                           "named.root.good.display_name = 'Good steps'\nnamed.start()\nnamed", "AppView")
+    _final(kernel, model_id, "stopped")
+    rows = {row["name"]: row for row in render("appview.js", widget_states(kernel, model_id), NAMES_PROBE)["result"]}
+    assert rows["root.good"]["shown"] == "Good steps" and rows["root.good"]["title"] == "root.good"
+    assert rows["root.bad"]["shown"] == "root.bad"  # no display name: the dotted name, as before

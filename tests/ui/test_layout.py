@@ -280,6 +280,9 @@ def test_default_layout_shows_child_flows_and_served_works():
 
     names = [(tab["name"], tab["kind"]) for tab in layout_tabs(Root())]
     assert names == [("served", "url"), ("inner", "flow")]
+    root = Root()
+    root.served.display_name = "Model page"
+    assert [tab["name"] for tab in layout_tabs(root)] == ["Model page", "inner"]  # the name the app gave it
 
 
 def test_the_kernel_side_proxy_settings(monkeypatch):

@@ -67,6 +67,9 @@ def test_a_component_as_front_ends_see_it():
         "message": None, "progress": None, "url": "http://127.0.0.1:6006/", "port": 6006, "logs": [],
         "metrics": None, "view": None}
     assert describe(app, app.root)["progress"] is None
+    assert "display_name" not in describe(app, app.root.odd)
+    app.root.odd.display_name = "Odd one"
+    assert describe(app, app.root.odd)["display_name"] == "Odd one"
 
 
 def test_the_tracker_sends_what_changed_and_new_components_whole():

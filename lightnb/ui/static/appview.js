@@ -99,6 +99,10 @@ class Tree {
     const isWork = component.kind === "work";
     row.stage.replaceChildren(isWork ? stageBadge(component.stage) : h("span", { class: "lnb-flow" }, "▾ flow"));
     row.cls.textContent = component.class;
+    if (component.display_name) {  // given by the app (display_name): shown instead of the dotted name
+      row.name.textContent = component.display_name;
+      row.name.title = component.name;
+    }
     const hasProgress = component.progress != null;
     row.bar.style.display = hasProgress ? "" : "none";
     row.percent.style.display = hasProgress ? "" : "none";
