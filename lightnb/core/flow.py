@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
+import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -86,16 +89,34 @@ class LightningFlow(Component):
     # -- the tree -----------------------------------------------------------------------------------------
     @property
     def flows(self) -> dict[str, LightningFlow]:
-        """Every descendant flow, by dotted name."""
-        return {node.name: node for node in self._walk() if isinstance(node, LightningFlow) and node is not self}
+        """Every descendant flow, by dotted name. In the reference's order: the child flows by attribute name
+        (each followed by its own descendants), then those of the structures (``List`` / ``Dict``)."""
+        flows: dict[str, LightningFlow] = {}
+        for _, child in sorted(self._children(), key=_by_key):
+            if isinstance(child, LightningFlow):
+                flows[child.name] = child
+                flows.update(child.flows)
+        for _, child in sorted(self._children(), key=_by_key):
+            if isinstance(child, Structure):
+                flows.update(_structure_flows(child))
+        return flows
 
     def works(self, recurse: bool = True) -> list[LightningWork]:
-        """The works below this flow (with ``recurse=False``, only its own)."""
+        """The works below this flow (with ``recurse=False``, only its own). In the reference's order: its own
+        works by attribute name, then those of its child flows (by name), then those of its structures."""
         from .work import LightningWork
 
+        children = sorted(self._children(), key=_by_key)
+        works = [child for _, child in children if isinstance(child, LightningWork)]
         if not recurse:
-            return [child for _, child in self._children() if isinstance(child, LightningWork)]
-        return [node for node in self._walk() if isinstance(node, LightningWork)]
+            return works
+        for _, child in children:
+            if isinstance(child, LightningFlow):
+                works.extend(child.works(recurse=True))
+        for _, child in children:
+            if isinstance(child, Structure):
+                works.extend(_structure_works(child))
+        return works
 
     def named_works(self, recurse: bool = True) -> list[tuple[str, LightningWork]]:
         return [(work.name, work) for work in self.works(recurse)]
@@ -105,7 +126,7 @@ class LightningFlow(Component):
         """``{"vars", "calls", "flows", "works", "structures"}``, recursively (a fresh copy each time)."""
         from .work import LightningWork
 
-        state: dict[str, Any] = {"vars": self.state_vars, "calls": {}, "flows": {}, "works": {},
+        state: dict[str, Any] = {"vars": self._vars_json(), "calls": {}, "flows": {}, "works": {},
                                  "structures": {}}
         for key, child in self._children():
             if isinstance(child, LightningFlow):
@@ -116,8 +137,79 @@ class LightningFlow(Component):
                 state["structures"][key] = child.state
         return state
 
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """The state without the calls, as in the reference framework: ``{"vars", "flows", "works",
+        "structures"}``, recursively (a fresh copy each time)."""
+        from .work import LightningWork
+
+        state: dict[str, Any] = {"vars": self._vars_json(), "flows": {}, "works": {}, "structures": {}}
+        for key, child in self._children():
+            if isinstance(child, LightningFlow):
+                state["flows"][key] = child.state_vars
+            elif isinstance(child, LightningWork):
+                state["works"][key] = child.state_vars
+            elif isinstance(child, Structure):
+                state["structures"][key] = child.state_vars
+        return state
+
     def __repr__(self) -> str:
         return f"<{describe_type(self)} {self.name}>"
+
+
+def _by_key(item: tuple[str, Node]) -> str:
+    return item[0]
+
+
+def _structure_flows(structure: Structure) -> dict[str, LightningFlow]:
+    flows: dict[str, LightningFlow] = {}
+    for _, item in structure._items():
+        if isinstance(item, LightningFlow):
+            flows[item.name] = item
+            flows.update(item.flows)
+    return flows
+
+
+def _structure_works(structure: Structure) -> list[LightningWork]:
+    from .work import LightningWork
+
+    items = [item for _, item in structure._items()]
+    works = [item for item in items if isinstance(item, LightningWork)]
+    for item in items:
+        if isinstance(item, LightningFlow):
+            works.extend(item.works(recurse=True))
+    return works
+
+
+class SlowFlowWarning(UserWarning):
+    """A flow's ``run()`` took long enough to hold up the app (the loop runs one pass at a time)."""
+
+
+# One pass of a flow's run() longer than this (seconds) is warned about, once per flow.
+SLOW_FLOW_SECONDS = 1.0
+
+
+class _SlowPass(threading.local):
+    reported = False  # a flow nested in the one running now was named already
+
+
+_slow = _SlowPass()
+
+
+def slow_flow_message(name: str, seconds: float) -> str:
+    return (f"{name}.run() took {seconds:.2f} s (more than {SLOW_FLOW_SECONDS:g} s): the app's loop waits for it, "
+            "so works' updates, stops and the view are held up meanwhile. Keep run() quick and move long or "
+            "blocking code into a LightningWork.")
+
+
+def _warn_if_slow(flow: LightningFlow, seconds: float) -> bool:
+    """Warn (once per flow) if one run() of ``flow`` took more than :data:`SLOW_FLOW_SECONDS`."""
+    if seconds <= SLOW_FLOW_SECONDS:
+        return False
+    if not flow.__dict__.get("_lightnb_warned_slow", False):
+        object.__setattr__(flow, "_lightnb_warned_slow", True)
+        warnings.warn(slow_flow_message(flow.name, seconds), SlowFlowWarning, stacklevel=3)
+    return True
 
 
 def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,6 +221,9 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
         if observer is None:
             return run(self, *args, **kwargs)
         observer.enter_flow(self)
+        started = time.perf_counter()
+        outer_reported = _slow.reported
+        _slow.reported = False
         try:
             return run(self, *args, **kwargs)
         except Exception as error:
@@ -139,22 +234,46 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
                     pass
             raise
         finally:
+            # Inside the flow's log (before exit_flow); only the innermost slow flow of a pass is named.
+            if not _slow.reported:
+                _slow.reported = _warn_if_slow(self, time.perf_counter() - started)
+            _slow.reported = _slow.reported or outer_reported
             observer.exit_flow(self)
 
     attributed.__lightnb_raw__ = run  # type: ignore[attr-defined]
     return attributed
 
 
+class BadComponentName(KeyError, ValueError):
+    """A component name that is not a dotted path from ``root``. A ``ValueError`` as in the reference
+    framework (and a ``KeyError``, as lightnb raised before)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NoSuchComponent(KeyError, AttributeError):
+    """No component has that name. An ``AttributeError`` as in the reference framework (and a ``KeyError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def find_component(root: Node, name: str) -> Node:
-    """The component named ``name`` (``root.a.b``) under ``root``; ``KeyError`` naming it otherwise."""
+    """The component named ``name`` (``root.a.b``) under ``root``; :class:`BadComponentName` for a name not
+    starting with ``root``, :class:`NoSuchComponent` naming the missing part otherwise."""
+    if not isinstance(name, str):
+        raise BadComponentName(f"component names are strings such as 'root.train', not {describe_type(name)}")
     parts = name.split(".")
-    if parts[0] != "root":
-        raise KeyError(f"component names start with 'root', not {name!r}")
+    if parts[0] != "root" or not all(parts):
+        raise BadComponentName(f"component names are dotted paths starting with 'root' (e.g. 'root.train'), "
+                               f"not {name!r}")
     node = root
     for depth, part in enumerate(parts[1:], start=1):
         children = dict(node._children())
         if part not in children:
             known = ", ".join(f"{node.name}.{k}" for k in children) or "none"
-            raise KeyError(f"no component {'.'.join(parts[:depth + 1])!r} (children of {node.name}: {known})")
+            raise NoSuchComponent(
+                f"no component {'.'.join(parts[:depth + 1])!r} (children of {node.name}: {known})")
         node = children[part]
     return node

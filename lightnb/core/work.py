@@ -13,6 +13,7 @@ import cloudpickle
 from .calls import CallTable, WorkStageStatus, WorkStatus, call_hash
 from .component import Component
 from .compute import CloudCompute
+from .unsupported import refuse_work_options
 from .values import describe_type
 
 
@@ -55,7 +56,10 @@ class LightningWork(Component):
     _executing: bool
 
     def __init__(self, parallel: bool = False, cache_calls: bool = True, raise_exception: bool = True,
-                 cloud_compute: CloudCompute | None = None) -> None:
+                 cloud_compute: CloudCompute | None = None, **upstream: Any) -> None:
+        if upstream:  # the reference's cloud-only options: say what to do instead of "unexpected keyword"
+            refuse_work_options(describe_type(self), upstream,
+                                ["parallel", "cache_calls", "raise_exception", "cloud_compute"])
         self._parallel = bool(parallel)
         self._cache_calls = bool(cache_calls)
         self._raise_exception = bool(raise_exception)
@@ -170,7 +174,12 @@ class LightningWork(Component):
     @property
     def state(self) -> dict[str, Any]:
         """``{"vars": ..., "calls": ...}``: the work's public attributes and its calls' statuses."""
-        return {"vars": self.state_vars, "calls": self._calls.to_state()}
+        return {"vars": self._vars_json(), "calls": self._calls.to_state()}
+
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """``{"vars": ...}``: the work's public attributes, as in the reference framework."""
+        return {"vars": self._vars_json()}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
