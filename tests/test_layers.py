@@ -10,7 +10,7 @@ The layers, lowest first::
     session     lightnb.session                    the apps of a kernel or process
     components  lightnb.components.*               ready-made works
     fronts      lightnb.ui.*, lightnb.magics, lightnb.cli(.*), lightnb.terminal, lightnb.appfile,
-                lightnb.export, lightnb.__main__
+                lightnb.export, lightnb.__main__, lightnb.testing, lightnb.runners, lightnb.utilities.*
     top         lightnb (its __init__), lightnb.structures
 
 The rule: a module may import modules of its own layer and of any layer below it, never above; core imports
@@ -50,7 +50,8 @@ def layer_of(module: str) -> str:
         ("lightnb.app", "app"), ("lightnb.session", "session"), ("lightnb.components", "components"),
         ("lightnb.ui", "fronts"), ("lightnb.magics", "fronts"), ("lightnb.cli", "fronts"),
         ("lightnb.terminal", "fronts"), ("lightnb.appfile", "fronts"), ("lightnb.export", "fronts"),
-        ("lightnb.__main__", "fronts"),
+        ("lightnb.__main__", "fronts"), ("lightnb.testing", "fronts"), ("lightnb.runners", "fronts"),
+        ("lightnb.utilities", "fronts"),
     ]
     for prefix, layer in prefixes:
         if module == prefix or module.startswith(prefix + "."):
