@@ -145,6 +145,7 @@ class WorkObserver(Observer):
         self.channel = channel
         self.stop_requested = threading.Event()
         self.applied_seq = 0
+        self.acknowledged = False  # the work met its stop (WorkStopped raised at a set or check_stop)
 
     def mutating(self) -> Any:
         return _NO_LOCK
@@ -152,6 +153,7 @@ class WorkObserver(Observer):
     def on_set(self, component: Node, attribute: str, value: Any) -> None:
         self.channel.set(attribute, value)
         if self.stop_requested.is_set():
+            self.acknowledged = True
             raise WorkStopped(f"{self.channel.work_name} was asked to stop")
 
     def on_attach(self, parent: Node, child: Node) -> None:  # works own no components
@@ -165,6 +167,7 @@ class WorkObserver(Observer):
 
     def check_stop(self, work: LightningWork) -> None:
         if self.stop_requested.is_set():
+            self.acknowledged = True
             raise WorkStopped(f"{work.name} was asked to stop")
 
     def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:  # flows never run on a worker
@@ -201,13 +204,16 @@ class _Running:
     in_run: bool = False  # executing the work's run() (not lightnb's code around it, not on_exit)
     left_run: threading.Event = field(default_factory=threading.Event)
     interrupted: bool = False
+    # The call handles stops itself (it registered a stop callback: a script's process, a server): it is never
+    # interrupted, so its own clean-up (ending a process tree, a server thread) runs to its end.
+    stop_aware: bool = False
 
 
-# A call asked to stop that has not stopped at an attribute set or check_stop() after this many seconds gets
-# WorkStopped raised in its thread (then again every INTERRUPT_REPEAT_SECONDS while it still runs, should it
-# swallow it): pure-Python code stops at its next bytecode, on any cluster — lightnb cannot end the worker
-# processes of a cluster it did not create. Code blocked in a C call (time.sleep, a socket read, a long numpy
-# operation) is interrupted only when that call returns.
+# A call asked to stop that has not stopped at an attribute set or check_stop() after this many seconds, and
+# that handles no stop itself (see _Running.stop_aware), gets WorkStopped raised in its thread (again every
+# INTERRUPT_REPEAT_SECONDS while it still runs, should it swallow it): pure-Python code stops at its next
+# bytecode, on any cluster — lightnb cannot end the worker processes of a cluster it did not create. Code
+# blocked in a C call (time.sleep, a socket read, a long numpy operation) is interrupted only when it returns.
 INTERRUPT_GRACE_SECONDS = 0.5
 INTERRUPT_REPEAT_SECONDS = 1.0
 
@@ -326,7 +332,8 @@ class Registry:
             return
         while True:
             with self._lock:
-                if not running.in_run:
+                # Ended, handling the stop itself, or unwinding from a WorkStopped it met: leave it be.
+                if not running.in_run or running.stop_aware or running.observer.acknowledged:
                     return
                 first = not running.interrupted
                 running.interrupted = True
@@ -343,6 +350,7 @@ class Registry:
             for running in self._running.values():
                 if running.work is work:
                     running.on_stop.append(callback)
+                    running.stop_aware = True
                     break
             else:
                 return lambda: None
