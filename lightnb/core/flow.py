@@ -189,11 +189,11 @@ class SlowFlowWarning(UserWarning):
 SLOW_FLOW_SECONDS = 1.0
 
 
-class _SlowPass(threading.local):
-    reported = False  # a flow nested in the one running now was named already
+class _SlowRuns(threading.local):
+    last = float("-inf")  # when (perf_counter) a slow run() of this thread's app was last found
 
 
-_slow = _SlowPass()
+_slow = _SlowRuns()
 
 
 def slow_flow_message(name: str, seconds: float) -> str:
@@ -202,14 +202,15 @@ def slow_flow_message(name: str, seconds: float) -> str:
             "blocking code into a LightningWork.")
 
 
-def _warn_if_slow(flow: LightningFlow, seconds: float) -> bool:
-    """Warn (once per flow) if one run() of ``flow`` took more than :data:`SLOW_FLOW_SECONDS`."""
-    if seconds <= SLOW_FLOW_SECONDS:
-        return False
-    if not flow.__dict__.get("_lightnb_warned_slow", False):
-        object.__setattr__(flow, "_lightnb_warned_slow", True)
-        warnings.warn(slow_flow_message(flow.name, seconds), SlowFlowWarning, stacklevel=3)
-    return True
+def _slow_run(flow: LightningFlow, started: float, seconds: float) -> None:
+    """One run() of ``flow`` took more than :data:`SLOW_FLOW_SECONDS`: warn, once per flow, unless a flow it
+    called was found slow during this run (only the innermost slow flow is named)."""
+    nested_was_slow = _slow.last >= started
+    _slow.last = time.perf_counter()
+    if nested_was_slow or flow.__dict__.get("_lightnb_warned_slow", False):
+        return
+    object.__setattr__(flow, "_lightnb_warned_slow", True)
+    warnings.warn(slow_flow_message(flow.name, seconds), SlowFlowWarning, stacklevel=3)
 
 
 def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
@@ -222,8 +223,6 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
             return run(self, *args, **kwargs)
         observer.enter_flow(self)
         started = time.perf_counter()
-        outer_reported = _slow.reported
-        _slow.reported = False
         try:
             return run(self, *args, **kwargs)
         except Exception as error:
@@ -234,10 +233,9 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
                     pass
             raise
         finally:
-            # Inside the flow's log (before exit_flow); only the innermost slow flow of a pass is named.
-            if not _slow.reported:
-                _slow.reported = _warn_if_slow(self, time.perf_counter() - started)
-            _slow.reported = _slow.reported or outer_reported
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_FLOW_SECONDS:  # said inside the flow's log (before exit_flow)
+                _slow_run(self, started, elapsed)
             observer.exit_flow(self)
 
     attributed.__lightnb_raw__ = run  # type: ignore[attr-defined]

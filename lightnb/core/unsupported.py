@@ -104,8 +104,10 @@ WORK_OPTIONS = {
 def refuse_work_options(owner: str, options: dict[str, Any], accepted: list[str]) -> None:
     """The extra keyword arguments given to ``LightningWork.__init__``: a known upstream option warns or raises
     with its sentence; anything else is a ``TypeError`` naming it and the accepted ones."""
-    for option in options:
+    for option, value in options.items():
         feature = WORK_OPTIONS.get(option)
+        if feature is not None and value is None:
+            continue  # the reference's default: nothing asked for
         if feature is None:
             raise TypeError(
                 f"{owner}.__init__() got an unexpected keyword argument {option!r}: a LightningWork accepts "

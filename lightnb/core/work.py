@@ -108,7 +108,9 @@ class LightningWork(Component):
         """Stop the work: afterwards it is ``stopped`` (``has_stopped``), whatever it was doing.
 
         A running call stops at once for processes it started (scripts, servers), and for Python code at its
-        next attribute set or :meth:`check_stop`; it is ``stopped`` once it has. Queued calls never run. A work
+        next attribute set or :meth:`check_stop` — Python code that reaches neither within half a second is
+        interrupted (``WorkStopped`` raised in its thread; code blocked in a C call such as ``time.sleep`` only
+        when that call returns); it is ``stopped`` once it has, after ``on_exit()``. Queued calls never run. A work
         whose call had already finished, or that was never called, is ``stopped`` at once. With
         ``cache_calls=True`` a stopped call is not run again by calling ``run()`` with the same arguments.
         """
