@@ -92,11 +92,12 @@ class LightningFlow(Component):
         """Every descendant flow, by dotted name. In the reference's order: the child flows by attribute name
         (each followed by its own descendants), then those of the structures (``List`` / ``Dict``)."""
         flows: dict[str, LightningFlow] = {}
-        for _, child in sorted(self._children(), key=_by_key):
+        children = sorted(self._children(), key=_by_key)
+        for _, child in children:
             if isinstance(child, LightningFlow):
                 flows[child.name] = child
                 flows.update(child.flows)
-        for _, child in sorted(self._children(), key=_by_key):
+        for _, child in children:
             if isinstance(child, Structure):
                 flows.update(_structure_flows(child))
         return flows

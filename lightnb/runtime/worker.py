@@ -301,7 +301,7 @@ class Registry:
             first = not running.observer.stop_requested.is_set()
             running.observer.stop_requested.set()
             callbacks = list(running.on_stop)
-        if first:
+        if first and not running.stop_aware:  # a call that handles its stop itself is never interrupted
             threading.Thread(target=self._interrupt, args=(running,), name="lightnb-interrupt",
                              daemon=True).start()
         for callback in callbacks:
