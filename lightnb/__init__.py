@@ -11,6 +11,7 @@ from .core.compute import CloudCompute
 from .core.flow import LightningFlow
 from .core.work import LightningWork, WorkStopped
 from .storage import Drive, Path, Payload
+from .utilities.packaging.build_config import BuildConfig  # noqa: F401 - importable for ported apps (ignored)
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ The layers, lowest first::
     components  lightnb.components.*               ready-made works
                 lightnb.frontend.*, lightnb.utilities.*  web frontends of flows and their AppState
     fronts      lightnb.ui.*, lightnb.magics, lightnb.cli(.*), lightnb.terminal, lightnb.appfile,
-                lightnb.export, lightnb.__main__
+                lightnb.export, lightnb.__main__, lightnb.testing, lightnb.runners, lightnb.utilities.*
     top         lightnb (its __init__), lightnb.structures
 
 The rule: a module may import modules of its own layer and of any layer below it, never above; core imports
@@ -52,7 +52,8 @@ def layer_of(module: str) -> str:
         ("lightnb.frontend", "components"), ("lightnb.utilities", "components"),
         ("lightnb.ui", "fronts"), ("lightnb.magics", "fronts"), ("lightnb.cli", "fronts"),
         ("lightnb.terminal", "fronts"), ("lightnb.appfile", "fronts"), ("lightnb.export", "fronts"),
-        ("lightnb.__main__", "fronts"),
+        ("lightnb.__main__", "fronts"), ("lightnb.testing", "fronts"), ("lightnb.runners", "fronts"),
+        ("lightnb.utilities", "fronts"),
     ]
     for prefix, layer in prefixes:
         if module == prefix or module.startswith(prefix + "."):

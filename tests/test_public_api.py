@@ -144,7 +144,7 @@ FROZEN_SIGNATURES = {
         ("(self, parallel: 'bool' = False, cache_calls: 'bool' = True,"
          " raise_exception: 'bool' = True, cloud_compute: 'CloudCompute | None' = None, *,"
          " host: 'str' = '127.0.0.1', port: 'int | None' = None,"
-         " start_with_flow: 'bool' = True) -> 'None'"),
+         " start_with_flow: 'bool' = True, **upstream: 'Any') -> 'None'"),
     'lightnb.LightningWork.run':
         "(self, *args: 'Any', **kwargs: 'Any') -> 'None'",
     'lightnb.LightningWork.stop':
@@ -210,7 +210,7 @@ FROZEN_SIGNATURES = {
     'lightnb.CloudCompute.__init__':
         ("(self, name: 'str' = 'default', disk_size: 'int' = 0, idle_timeout: 'int | None' = None,"
          " shm_size: 'int | None' = None, interruptible: 'bool' = False, resources: 'dict[str,"
-         " float] | None' = None) -> None"),
+         " float] | None' = None, mounts: 'Any' = None, colocation_group_id: 'str | None' = None) -> None"),
     'lightnb.CloudCompute.dask_resources':
         'property',
     'lightnb.AppFailed.__init__':

@@ -16,6 +16,15 @@ from .scripts import PopenPythonScript, ShellWork, TracerPythonScript
 from .sweep import Sweep
 from .tensorboard import TensorBoardWork
 from .trainer import TrainerWork
+from .unsupported import (  # noqa: F401 - the reference's cloud-only components: importable, not supported
+    AutoScaler,
+    ColdStartProxy,
+    FabricMultiNode,
+    LightningTrainerMultiNode,
+    MultiNode,
+    PyTorchLightningMultiNode,
+    PyTorchSpawnMultiNode,
+)
 
 __all__ = [
     "Category",

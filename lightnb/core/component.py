@@ -332,9 +332,8 @@ class Component(Node):
         """Set an attribute from the other side (work ↔ flow) without reporting it back."""
         object.__setattr__(self, attribute, track(value, _AttributeTracker(self, attribute)))
 
-    @property
-    def state_vars(self) -> dict[str, Any]:
-        """The public attributes (not child components), in their JSON form."""
+    def _vars_json(self) -> dict[str, Any]:
+        """The public attributes (not child components), in their JSON form (``state["vars"]``)."""
         return {
             key: to_json(value)
             for key, value in self.__dict__.items()

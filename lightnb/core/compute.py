@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .unsupported import COLOCATION, MOUNT, Feature
 from .values import StateValue
 
 # Names that need nothing a plain worker lacks (the reference framework's CPU machine names).
@@ -32,6 +33,15 @@ class CloudCompute(StateValue):
     shm_size: int | None = None
     interruptible: bool = False
     resources: dict[str, float] | None = field(default=None)
+    # The reference's cloud-only options: accepted so a ported app gets a sentence, not a TypeError.
+    mounts: Any = field(default=None, repr=False, compare=False)
+    colocation_group_id: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mounts is not None:
+            Feature("CloudCompute(mounts=...)", MOUNT.reason, MOUNT.instead).use()
+        if self.colocation_group_id is not None:
+            COLOCATION.use()
 
     @property
     def dask_resources(self) -> dict[str, float]:
@@ -46,4 +56,6 @@ class CloudCompute(StateValue):
         return {self.name: 1}
 
     def to_state(self) -> dict[str, Any]:
-        return {"type": "__cloud_compute__", **asdict(self)}
+        state = asdict(self)
+        del state["mounts"], state["colocation_group_id"]
+        return {"type": "__cloud_compute__", **state}

@@ -27,6 +27,7 @@ class AppStage(str, Enum):
     RUNNING = "running"
     STOPPED = "stopped"
     FAILED = "failed"
+    STOPPING = "stopped"  # noqa: PIE796 - the reference's name for a cleanly ended app: an alias of STOPPED
 
     def __str__(self) -> str:
         return self.value

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -121,16 +123,35 @@ class LightningFlow(Component):
     # -- the tree -----------------------------------------------------------------------------------------
     @property
     def flows(self) -> dict[str, LightningFlow]:
-        """Every descendant flow, by dotted name."""
-        return {node.name: node for node in self._walk() if isinstance(node, LightningFlow) and node is not self}
+        """Every descendant flow, by dotted name. In the reference's order: the child flows by attribute name
+        (each followed by its own descendants), then those of the structures (``List`` / ``Dict``)."""
+        flows: dict[str, LightningFlow] = {}
+        children = sorted(self._children(), key=_by_key)
+        for _, child in children:
+            if isinstance(child, LightningFlow):
+                flows[child.name] = child
+                flows.update(child.flows)
+        for _, child in children:
+            if isinstance(child, Structure):
+                flows.update(_structure_flows(child))
+        return flows
 
     def works(self, recurse: bool = True) -> list[LightningWork]:
-        """The works below this flow (with ``recurse=False``, only its own)."""
+        """The works below this flow (with ``recurse=False``, only its own). In the reference's order: its own
+        works by attribute name, then those of its child flows (by name), then those of its structures."""
         from .work import LightningWork
 
+        children = sorted(self._children(), key=_by_key)
+        works = [child for _, child in children if isinstance(child, LightningWork)]
         if not recurse:
-            return [child for _, child in self._children() if isinstance(child, LightningWork)]
-        return [node for node in self._walk() if isinstance(node, LightningWork)]
+            return works
+        for _, child in children:
+            if isinstance(child, LightningFlow):
+                works.extend(child.works(recurse=True))
+        for _, child in children:
+            if isinstance(child, Structure):
+                works.extend(_structure_works(child))
+        return works
 
     def named_works(self, recurse: bool = True) -> list[tuple[str, LightningWork]]:
         return [(work.name, work) for work in self.works(recurse)]
@@ -140,7 +161,7 @@ class LightningFlow(Component):
         """``{"vars", "calls", "flows", "works", "structures"}``, recursively (a fresh copy each time)."""
         from .work import LightningWork
 
-        state: dict[str, Any] = {"vars": self.state_vars, "calls": {}, "flows": {}, "works": {},
+        state: dict[str, Any] = {"vars": self._vars_json(), "calls": {}, "flows": {}, "works": {},
                                  "structures": {}}
         for key, child in self._children():
             if isinstance(child, LightningFlow):
@@ -151,8 +172,80 @@ class LightningFlow(Component):
                 state["structures"][key] = child.state
         return state
 
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """The state without the calls, as in the reference framework: ``{"vars", "flows", "works",
+        "structures"}``, recursively (a fresh copy each time)."""
+        from .work import LightningWork
+
+        state: dict[str, Any] = {"vars": self._vars_json(), "flows": {}, "works": {}, "structures": {}}
+        for key, child in self._children():
+            if isinstance(child, LightningFlow):
+                state["flows"][key] = child.state_vars
+            elif isinstance(child, LightningWork):
+                state["works"][key] = child.state_vars
+            elif isinstance(child, Structure):
+                state["structures"][key] = child.state_vars
+        return state
+
     def __repr__(self) -> str:
         return f"<{describe_type(self)} {self.name}>"
+
+
+def _by_key(item: tuple[str, Node]) -> str:
+    return item[0]
+
+
+def _structure_flows(structure: Structure) -> dict[str, LightningFlow]:
+    flows: dict[str, LightningFlow] = {}
+    for _, item in structure._items():
+        if isinstance(item, LightningFlow):
+            flows[item.name] = item
+            flows.update(item.flows)
+    return flows
+
+
+def _structure_works(structure: Structure) -> list[LightningWork]:
+    from .work import LightningWork
+
+    items = [item for _, item in structure._items()]
+    works = [item for item in items if isinstance(item, LightningWork)]
+    for item in items:
+        if isinstance(item, LightningFlow):
+            works.extend(item.works(recurse=True))
+    return works
+
+
+class SlowFlowWarning(UserWarning):
+    """A flow's ``run()`` took long enough to hold up the app (the loop runs one pass at a time)."""
+
+
+# One pass of a flow's run() longer than this (seconds) is warned about, once per flow.
+SLOW_FLOW_SECONDS = 1.0
+
+
+class _SlowRuns(threading.local):
+    last = float("-inf")  # when (perf_counter) a slow run() of this thread's app was last found
+
+
+_slow = _SlowRuns()
+
+
+def slow_flow_message(name: str, seconds: float) -> str:
+    return (f"{name}.run() took {seconds:.2f} s (more than {SLOW_FLOW_SECONDS:g} s): the app's loop waits for it, "
+            "so works' updates, stops and the view are held up meanwhile. Keep run() quick and move long or "
+            "blocking code into a LightningWork.")
+
+
+def _slow_run(flow: LightningFlow, started: float, seconds: float) -> None:
+    """One run() of ``flow`` took more than :data:`SLOW_FLOW_SECONDS`: warn, once per flow, unless a flow it
+    called was found slow during this run (only the innermost slow flow is named)."""
+    nested_was_slow = _slow.last >= started
+    _slow.last = time.perf_counter()
+    if nested_was_slow or flow.__dict__.get("_lightnb_warned_slow", False):
+        return
+    object.__setattr__(flow, "_lightnb_warned_slow", True)
+    warnings.warn(slow_flow_message(flow.name, seconds), SlowFlowWarning, stacklevel=3)
 
 
 def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
@@ -164,6 +257,7 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
         if observer is None:
             return run(self, *args, **kwargs)
         observer.enter_flow(self)
+        started = time.perf_counter()
         try:
             return run(self, *args, **kwargs)
         except Exception as error:
@@ -174,22 +268,45 @@ def _attributed(run: Callable[..., Any]) -> Callable[..., Any]:
                     pass
             raise
         finally:
+            elapsed = time.perf_counter() - started
+            if elapsed > SLOW_FLOW_SECONDS:  # said inside the flow's log (before exit_flow)
+                _slow_run(self, started, elapsed)
             observer.exit_flow(self)
 
     attributed.__lightnb_raw__ = run  # type: ignore[attr-defined]
     return attributed
 
 
+class BadComponentName(KeyError, ValueError):
+    """A component name that is not a dotted path from ``root``. A ``ValueError`` as in the reference
+    framework (and a ``KeyError``, as lightnb raised before)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NoSuchComponent(KeyError, AttributeError):
+    """No component has that name. An ``AttributeError`` as in the reference framework (and a ``KeyError``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def find_component(root: Node, name: str) -> Node:
-    """The component named ``name`` (``root.a.b``) under ``root``; ``KeyError`` naming it otherwise."""
+    """The component named ``name`` (``root.a.b``) under ``root``; :class:`BadComponentName` for a name not
+    starting with ``root``, :class:`NoSuchComponent` naming the missing part otherwise."""
+    if not isinstance(name, str):
+        raise BadComponentName(f"component names are strings such as 'root.train', not {describe_type(name)}")
     parts = name.split(".")
-    if parts[0] != "root":
-        raise KeyError(f"component names start with 'root', not {name!r}")
+    if parts[0] != "root" or not all(parts):
+        raise BadComponentName(f"component names are dotted paths starting with 'root' (e.g. 'root.train'), "
+                               f"not {name!r}")
     node = root
     for depth, part in enumerate(parts[1:], start=1):
         children = dict(node._children())
         if part not in children:
             known = ", ".join(f"{node.name}.{k}" for k in children) or "none"
-            raise KeyError(f"no component {'.'.join(parts[:depth + 1])!r} (children of {node.name}: {known})")
+            raise NoSuchComponent(
+                f"no component {'.'.join(parts[:depth + 1])!r} (children of {node.name}: {known})")
         node = children[part]
     return node

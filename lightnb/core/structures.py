@@ -46,6 +46,15 @@ class Structure(Node):
         works = {key: c.state for key, c in self._items() if not isinstance(c, LightningFlow)}
         return {"flows": flows, "works": works}
 
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """Like :attr:`state`, with each child's ``state_vars``."""
+        from .flow import LightningFlow
+
+        items = list(self._items())
+        return {"flows": {key: c.state_vars for key, c in items if isinstance(c, LightningFlow)},
+                "works": {key: c.state_vars for key, c in items if not isinstance(c, LightningFlow)}}
+
 
 class List(Structure):
     """A list of components. ``append`` adds one (also while the app runs); items are named by index."""

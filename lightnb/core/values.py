@@ -8,6 +8,7 @@ stored as :class:`TrackedList` / :class:`TrackedDict`, which call back on every 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, SupportsIndex
 
@@ -58,13 +59,18 @@ def describe_type(value: Any) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
+class StateValueError(TypeError, AttributeError):
+    """A value that cannot be part of a component's state. Both a ``TypeError`` and, as in the reference
+    framework, an ``AttributeError``: an ``except`` written for either catches it."""
+
+
 def check_state_value(value: Any, where: str) -> None:
-    """Raise ``TypeError`` naming ``where`` if ``value`` cannot be part of a component's state."""
+    """Raise :class:`StateValueError` naming ``where`` if ``value`` cannot be part of a component's state."""
     problem = _find_problem(value)
     if problem is not None:
         path, bad = problem
         inner = f" (at {where}{path})" if path else ""
-        raise TypeError(
+        raise StateValueError(
             f"{where} cannot hold a value of type {describe_type(bad)}{inner}: state must be JSON-serializable "
             "(str, int, float, bool, None, lists and dicts of them) or a lightnb Path, Drive, Payload or "
             f"CloudCompute. Keep other objects in a private attribute (a name starting with '_'), or wrap a "
@@ -109,6 +115,8 @@ def plain(value: Any) -> Any:
     """A deep copy of ``value`` with tracked containers turned back into plain lists and dicts."""
     if isinstance(value, list):
         return [plain(item) for item in value]
+    if isinstance(value, Counter):
+        return Counter({key: plain(item) for key, item in value.items()})
     if isinstance(value, dict):
         return {key: plain(item) for key, item in value.items()}
     if isinstance(value, tuple):
@@ -135,6 +143,8 @@ def track(value: Any, tracker: Tracker) -> Any:
     """Wrap lists and dicts (recursively) so that mutating them reports to ``tracker``."""
     if isinstance(value, list):
         return TrackedList(value, tracker)
+    if isinstance(value, Counter):
+        return TrackedCounter(value, tracker)
     if isinstance(value, dict):
         return TrackedDict(value, tracker)
     return value
@@ -273,6 +283,68 @@ class TrackedDict(dict):
         item = super().popitem()
         self._tracker.changed()
         return item
+
+    def clear(self) -> None:
+        super().clear()
+        self._tracker.changed()
+
+
+class TrackedCounter(Counter):  # type: ignore[type-arg]
+    """A ``collections.Counter`` that reports to its tracker after each in-place change (a Counter kept in state
+    stays a Counter, as in the reference framework). Pickles as a plain ``Counter``."""
+
+    __slots__ = ("_tracker",)
+
+    def __init__(self, items: Any = (), tracker: Tracker = _UNTRACKED) -> None:
+        self._tracker = _UNTRACKED  # no reports while filling
+        super().__init__()
+        for key, item in dict(items).items():
+            super().__setitem__(key, item)
+        self._tracker = tracker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Counter, (dict(self),)
+
+    def __copy__(self) -> Counter[Any]:
+        return Counter(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Counter[Any]:
+        return plain(self)
+
+    def __setitem__(self, key: Any, item: Any) -> None:
+        self._tracker.check({key: item})
+        super().__setitem__(key, item)
+        self._tracker.changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._tracker.changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().update(*args, **kwargs)
+        self._tracker.changed()
+
+    def subtract(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        super().subtract(*args, **kwargs)
+        self._tracker.changed()
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        present = key in self
+        item = super().pop(key, *default)
+        if present:
+            self._tracker.changed()
+        return item
+
+    def popitem(self) -> tuple[Any, Any]:
+        item = super().popitem()
+        self._tracker.changed()
+        return item
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
 
     def clear(self) -> None:
         super().clear()

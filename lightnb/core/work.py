@@ -14,6 +14,7 @@ import cloudpickle
 from .calls import CallTable, WorkStageStatus, WorkStatus, call_hash
 from .component import Component
 from .compute import CloudCompute
+from .unsupported import refuse_work_options
 from .values import describe_type
 
 LOOPBACK = "127.0.0.1"
@@ -70,7 +71,11 @@ class LightningWork(Component):
 
     def __init__(self, parallel: bool = False, cache_calls: bool = True, raise_exception: bool = True,
                  cloud_compute: CloudCompute | None = None, *, host: str = LOOPBACK, port: int | None = None,
-                 start_with_flow: bool = True) -> None:
+                 start_with_flow: bool = True, **upstream: Any) -> None:
+        if upstream:  # the reference's cloud-only options: say what to do instead of "unexpected keyword"
+            refuse_work_options(describe_type(self), upstream,
+                                ["parallel", "cache_calls", "raise_exception", "cloud_compute", "host", "port",
+                                 "start_with_flow"])
         self._parallel = bool(parallel)
         self._cache_calls = bool(cache_calls)
         self._raise_exception = bool(raise_exception)
@@ -157,7 +162,9 @@ class LightningWork(Component):
         """Stop the work: afterwards it is ``stopped`` (``has_stopped``), whatever it was doing.
 
         A running call stops at once for processes it started (scripts, servers), and for Python code at its
-        next attribute set or :meth:`check_stop`; it is ``stopped`` once it has. Queued calls never run. A work
+        next attribute set or :meth:`check_stop` — Python code that reaches neither within half a second is
+        interrupted (``WorkStopped`` raised in its thread; code blocked in a C call such as ``time.sleep`` only
+        when that call returns); it is ``stopped`` once it has, after ``on_exit()``. Queued calls never run. A work
         whose call had already finished, or that was never called, is ``stopped`` at once. With
         ``cache_calls=True`` a stopped call is not run again by calling ``run()`` with the same arguments.
         """
@@ -254,7 +261,12 @@ class LightningWork(Component):
     @property
     def state(self) -> dict[str, Any]:
         """``{"vars": ..., "calls": ...}``: the work's public attributes and its calls' statuses."""
-        return {"vars": self.state_vars, "calls": self._calls.to_state()}
+        return {"vars": self._vars_json(), "calls": self._calls.to_state()}
+
+    @property
+    def state_vars(self) -> dict[str, Any]:
+        """``{"vars": ...}``: the work's public attributes, as in the reference framework."""
+        return {"vars": self._vars_json()}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

@@ -8,11 +8,12 @@ per attribute winning — and the final status always follows every change of th
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -144,6 +145,7 @@ class WorkObserver(Observer):
         self.channel = channel
         self.stop_requested = threading.Event()
         self.applied_seq = 0
+        self.acknowledged = False  # the work met its stop (WorkStopped raised at a set or check_stop)
 
     def mutating(self) -> Any:
         return _NO_LOCK
@@ -151,6 +153,7 @@ class WorkObserver(Observer):
     def on_set(self, component: Node, attribute: str, value: Any) -> None:
         self.channel.set(attribute, value)
         if self.stop_requested.is_set():
+            self.acknowledged = True
             raise WorkStopped(f"{self.channel.work_name} was asked to stop")
 
     def on_attach(self, parent: Node, child: Node) -> None:  # works own no components
@@ -170,6 +173,7 @@ class WorkObserver(Observer):
 
     def check_stop(self, work: LightningWork) -> None:
         if self.stop_requested.is_set():
+            self.acknowledged = True
             raise WorkStopped(f"{work.name} was asked to stop")
 
     def on_end(self, flow: LightningFlow, message: str, failed: bool) -> None:  # flows never run on a worker
@@ -202,6 +206,35 @@ class _Running:
     call_id: str
     observer: WorkObserver
     on_stop: list[Callable[[], None]]
+    thread_id: int = 0  # the thread executing the call
+    in_run: bool = False  # executing the work's run() (not lightnb's code around it, not on_exit)
+    left_run: threading.Event = field(default_factory=threading.Event)
+    interrupted: bool = False
+    # The call handles stops itself (it registered a stop callback: a script's process, a server): it is never
+    # interrupted, so its own clean-up (ending a process tree, a server thread) runs to its end.
+    stop_aware: bool = False
+
+
+# A call asked to stop that has not stopped at an attribute set or check_stop() after this many seconds, and
+# that handles no stop itself (see _Running.stop_aware), gets WorkStopped raised in its thread (again every
+# INTERRUPT_REPEAT_SECONDS while it still runs, should it swallow it): pure-Python code stops at its next
+# bytecode, on any cluster — lightnb cannot end the worker processes of a cluster it did not create. Code
+# blocked in a C call (time.sleep, a socket read, a long numpy operation) is interrupted only when it returns.
+INTERRUPT_GRACE_SECONDS = 0.5
+INTERRUPT_REPEAT_SECONDS = 1.0
+
+
+def interrupted_message(work_name: str) -> str:
+    return (f"lightnb: {work_name} did not stop at an attribute set or check_stop() within "
+            f"{INTERRUPT_GRACE_SECONDS:g} s: its Python code is interrupted now (WorkStopped raised in its thread); "
+            "code blocked in a C call (time.sleep, a socket read, a numpy operation) stops only when that call "
+            "returns.\n")
+
+
+def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
+    """Raise ``exception`` in the thread ``thread_id`` at its next bytecode (``None``: cancel a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exception) if exception is not None else None)
 
 
 class Registry:
@@ -271,13 +304,50 @@ class Registry:
                 self._stopped_early.add((app_id, work_name, call_id))
                 return
             # Set under the lock: a callback registered after this sees the stop (see add_stop_callback).
+            first = not running.observer.stop_requested.is_set()
             running.observer.stop_requested.set()
             callbacks = list(running.on_stop)
+        if first and not running.stop_aware:  # a call that handles its stop itself is never interrupted
+            threading.Thread(target=self._interrupt, args=(running,), name="lightnb-interrupt",
+                             daemon=True).start()
         for callback in callbacks:
             try:
                 callback()
             except Exception:
                 traceback.print_exc()
+
+    def enter_run(self, running: _Running) -> None:
+        """The call's thread starts the work's run(): from now a stop may interrupt it."""
+        with self._lock:
+            if running.observer.stop_requested.is_set():  # stopped while it was getting ready
+                raise WorkStopped(f"{running.observer.channel.work_name} was asked to stop")
+            running.thread_id = threading.get_ident()
+            running.in_run = True
+
+    def leave_run(self, running: _Running) -> None:
+        """The work's run() returned or raised: no interruption may reach lightnb's code after it."""
+        with self._lock:
+            running.in_run = False
+            running.left_run.set()
+            if running.interrupted:
+                _raise_in_thread(running.thread_id, None)  # cancel one sent but not raised yet
+
+    def _interrupt(self, running: _Running) -> None:
+        """After the grace period, raise WorkStopped in the thread of a call that ignores its stop."""
+        if running.left_run.wait(INTERRUPT_GRACE_SECONDS):
+            return
+        while True:
+            with self._lock:
+                # Ended, handling the stop itself, or unwinding from a WorkStopped it met: leave it be.
+                if not running.in_run or running.stop_aware or running.observer.acknowledged:
+                    return
+                first = not running.interrupted
+                running.interrupted = True
+                _raise_in_thread(running.thread_id, WorkStopped)
+            if first:
+                running.observer.channel.log("stderr", interrupted_message(running.observer.channel.work_name))
+            if running.left_run.wait(INTERRUPT_REPEAT_SECONDS):
+                return
 
     def add_stop_callback(self, work: LightningWork, callback: Callable[[], None]) -> Callable[[], None]:
         """Run ``callback`` when the call ``work`` is executing is asked to stop; returns its unregister
@@ -286,6 +356,7 @@ class Registry:
             for running in self._running.values():
                 if running.work is work:
                     running.on_stop.append(callback)
+                    running.stop_aware = True
                     break
             else:
                 return lambda: None
@@ -355,7 +426,11 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
     try:
         with capture.route(channel.log), context.activated(app_context):
             _state_values_before_call(work, args, kwargs)
-            result = work.run(*args, **kwargs)
+            REGISTRY.enter_run(running)
+            try:
+                result = work.run(*args, **kwargs)
+            finally:
+                REGISTRY.leave_run(running)
             if result is not None:
                 raise ReturnedValue(work_name, result)
             if not observer.stop_requested.is_set():

@@ -5,6 +5,7 @@
 
 from .drive import Drive
 from .keys import UnsafePathError
+from .mount import Mount  # noqa: F401 - importable for ported apps; creating one says what to use instead
 from .path import Path
 from .payload import Payload
 

@@ -1,1 +1,2 @@
-"""Helpers that the original ``lightning.app.utilities`` offered, under the same import paths."""
+"""The helpers of the reference's ``lightning.app.utilities`` that apps and their docs use, under the same
+names (``from lightnb.utilities.app_helpers import pretty_state``)."""

@@ -124,8 +124,9 @@ def test_dotted_names_and_state_shape():
     assert state["works"]["train"]["vars"] == {"value": 0, "history": []}
     assert state["flows"]["child"]["works"]["work"]["calls"] == {"latest_call_hash": None}
     assert set(state["structures"]["pool"]["works"]) == {"0", "1"}
+    # The reference's order: own works by name, then the child flows' (by name), then the structures'.
     assert [w.name for w in root.works()] == [
-        "root.child.work", "root.train", "root.pool.0", "root.pool.1", "root.named.a"]
+        "root.train", "root.child.work", "root.named.a", "root.pool.0", "root.pool.1"]
     assert list(root.flows) == ["root.child"]
 
 

@@ -1,0 +1,5 @@
+"""``lightning.app.runners.multiprocess`` under lightnb (see :mod:`lightnb.runners`)."""
+
+from . import MultiProcessRuntime
+
+__all__ = ["MultiProcessRuntime"]
