@@ -224,10 +224,10 @@ def _child_exit_code():
 
 def test_the_shared_local_cluster_listens_on_loopback_only_and_runs_worker_processes(cluster):
     with Client(cluster, set_as_default=False) as client:
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2
-        assert all(address.startswith("tcp://127.0.0.1:") for address in workers)
+        assert all(address.startswith("tls://127.0.0.1:") for address in workers)
         pids = client.run(os.getpid)
         assert os.getpid() not in pids.values()
         assert len(set(pids.values())) == 2
@@ -239,3 +239,47 @@ def test_work_code_on_the_embedded_cluster_may_start_processes_and_ignores_ctrl_
         assert set(client.run(_child_exit_code).values()) == {0}
         # Ctrl-C in the terminal reaches the whole process group: the app stops works, not the signal.
         assert set(client.run(signal.getsignal, signal.SIGINT).values()) == {signal.SIG_IGN}
+
+
+# -- only this process can use the embedded cluster ----------------------------------------------------------
+def _outside_client(address: str) -> str:
+    """What a client in another process, without the cluster's credentials, gets (within a timeout)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom distributed import Client\n"
+            "try:\n    Client(sys.argv[1], timeout=5)\nexcept Exception as error:\n"
+            "    print('refused', type(error).__name__)\nelse:\n    print('CONNECTED')\n")
+    run = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=60)
+    return run.stdout.strip()
+
+
+def test_the_embedded_cluster_refuses_clients_without_its_credentials_and_shows_no_dead_dashboard_link():
+    connection = connect({"n_workers": 1})
+    try:
+        address = connection.cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        assert connection.client.submit(sum, [1, 2]).result(timeout=30) == 3
+        started = time.monotonic()
+        for attempt in (address, address.replace("tls://", "tcp://")):
+            assert _outside_client(attempt).startswith("refused"), attempt
+        assert time.monotonic() - started < 50
+        # The app's own process may connect by address (it holds the credentials).
+        again = connect(address)
+        assert again.client.submit(sum, [2, 2]).result(timeout=30) == 4
+        again.close()
+        # No dashboard is served: no link to a 404 page (client.dashboard_link, the notebook repr's).
+        assert connection.client.dashboard_link == "" and connection.cluster.dashboard_link == ""
+        assert "/status" not in connection.cluster._repr_html_().split("Workers")[0]
+    finally:
+        connection.close()
+
+
+def test_tls_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LIGHTNB_TLS", "0")
+    connection = connect({"n_workers": 1})
+    try:
+        assert connection.cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert _outside_client(connection.cluster.scheduler_address) == "CONNECTED"
+    finally:
+        connection.close()
