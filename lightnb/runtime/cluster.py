@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .reaper import PARENT_ENV
-
 # The cluster apps use when none is given (``%lightnb cluster`` and ``lightnb run --cluster`` set it).
 _default_cluster: Any = None
 
@@ -55,8 +53,7 @@ def embedded_cluster_config() -> dict[str, Any]:
         # Training code may start processes of its own (DataLoader workers): workers must not be daemons.
         "distributed.worker.daemon": False,
         # Keep the machine's thread settings (Dask sets OMP/MKL/OPENBLAS threads to 1 by default).
-        # The client's pid: worker processes end what their works started, then themselves, when it dies.
-        "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536, PARENT_ENV: str(os.getpid())},
+        "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536},
         # A call runs at most once: a worker dying under it fails the call instead of re-running it.
         "distributed.scheduler.allowed-failures": 0,
         # Works are long-lived and secede from the thread pool: nothing to steal, nothing to profile.

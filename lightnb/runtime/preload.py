@@ -22,10 +22,9 @@ def dask_setup(worker: Any) -> None:
     global EMBEDDED
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.environ.get(reaper.PARENT_ENV, "")
-    if parent.isdigit() and int(parent) != os.getpid():  # a worker process of its own (not processes=False)
+    if getattr(worker, "nanny", None):  # a worker process of its own, child of the client (not processes=False)
         EMBEDDED = True
-        reaper.guard(int(parent))
+        reaper.guard(os.getppid())
 
 
 def dask_teardown(worker: Any) -> None:

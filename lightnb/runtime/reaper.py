@@ -29,8 +29,6 @@ from typing import Any
 
 # How long descendants have between SIGTERM and SIGKILL (when the client is gone: half of it).
 GRACE_SECONDS = 1.0
-# The variable the client sets for its worker processes: its pid (the parent to die with).
-PARENT_ENV = "LIGHTNB_PARENT_PID"
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -57,17 +55,10 @@ def _prctl(option: int, value: int) -> bool:
         return False
 
 
-def expected_parent() -> int:
-    """The client's pid: given by the client, else this process's parent now."""
-    text = os.environ.get(PARENT_ENV, "")
-    return int(text) if text.isdigit() else os.getppid()
-
-
-def guard(parent_pid: int | None = None) -> Guard:
-    """Make this process a subreaper that ends its descendants, then itself, when ``parent_pid`` dies or it
-    exits. Call once, on the main thread (it installs a SIGTERM handler)."""
+def guard(parent_pid: int) -> Guard:
+    """Make this process a subreaper that ends its descendants, then itself, when ``parent_pid`` (its parent,
+    the client) dies or it exits. Call once, on the main thread (it installs a SIGTERM handler)."""
     global _guarded_pid
-    parent_pid = expected_parent() if parent_pid is None else parent_pid
     _guarded_pid = os.getpid()
     subreaper = _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     if os.name == "posix":
@@ -146,5 +137,4 @@ def _signal(processes: list[Any], sig: int) -> None:
             process.send_signal(sig)
 
 
-__all__ = ["GRACE_SECONDS", "Guard", "PARENT_ENV", "end_descendants", "expected_parent", "guard",
-           "reap_adopted"]
+__all__ = ["GRACE_SECONDS", "Guard", "end_descendants", "guard", "reap_adopted"]
