@@ -283,3 +283,89 @@ def test_tls_can_be_turned_off(monkeypatch):
         assert _outside_client(connection.cluster.scheduler_address) == "CONNECTED"
     finally:
         connection.close()
+
+
+# -- a cluster the user starts with TLS (the recipe of docs/clusters.md) ---------------------------------------
+def _start_tls_cluster(directory, ca, cert, key):
+    import subprocess
+    import sys
+
+    from script_apps import env
+
+    tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
+    scheduler_file = directory / "scheduler.json"
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "dask", "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(scheduler_file), *tls], cwd=directory, env=env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists() or not scheduler_file.read_text().strip().endswith("}"):
+        assert time.monotonic() < deadline, "dask scheduler did not start"
+        time.sleep(0.2)
+    address = json.loads(scheduler_file.read_text())["address"]
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", "dask", "worker", address, "--no-nanny", "--nthreads", "2", "--host", "127.0.0.1",
+         "--no-dashboard", *tls], cwd=directory, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return address, processes
+
+
+def test_a_cluster_started_with_tls_runs_apps_given_its_credentials_and_refuses_others(tmp_path):
+    import subprocess
+
+    import dask
+    from distributed import Security
+
+    from lightnb import LightningApp, LightningFlow, LightningWork
+
+    class Answer(LightningWork):
+        def __init__(self):
+            super().__init__()
+            self.answer = 0
+
+        def run(self):
+            self.answer = 42
+
+    class AnswerRoot(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Answer()
+
+        def run(self):
+            self.work.run()
+            if self.work.has_succeeded:
+                self.stop()
+
+    credentials = Security.temporary()  # one self-signed certificate: CA, certificate and key files
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca.write_text(credentials.tls_ca_file)
+    cert.write_text(credentials.tls_client_cert)
+    key.write_text(credentials.tls_client_key)
+    address, processes = _start_tls_cluster(tmp_path, ca, cert, key)
+    try:
+        assert address.startswith("tls://127.0.0.1:")
+        security = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key),
+                            require_encryption=True)
+        with Client(address, security=security, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=90)
+            # A Client holding the credentials, given to the app.
+            app = LightningApp(AnswerRoot(), cluster=client)
+            app.start()
+            app.wait(120)
+            assert app.root.work.answer == 42
+        # The address alone, with the credentials in Dask's configuration (as DASK_DISTRIBUTED__COMM__TLS__*).
+        with dask.config.set({"distributed.comm.tls.ca-file": str(ca), "distributed.comm.tls.client.cert": str(cert),
+                              "distributed.comm.tls.client.key": str(key)}):
+            app = LightningApp(AnswerRoot(), cluster=address)
+            app.start()
+            app.wait(120)
+            assert app.root.work.answer == 42
+        assert _outside_client(address).startswith("refused")
+        assert _outside_client(address.replace("tls://", "tcp://")).startswith("refused")
+    finally:
+        for process in reversed(processes):  # the worker first
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
