@@ -157,6 +157,8 @@ def start_local_cluster(**overrides: Any) -> Any:
     import dask
 
     kwargs = {**default_local_kwargs(), **overrides}
+    if overrides.get("dashboard_address") is not None and "scheduler_kwargs" not in overrides:
+        kwargs["scheduler_kwargs"] = {"dashboard_address": overrides["dashboard_address"]}  # asked: served there
     if tls_enabled() and "security" not in overrides and "protocol" not in overrides:
         from distributed import Security
 

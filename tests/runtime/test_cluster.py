@@ -369,3 +369,17 @@ def test_a_cluster_started_with_tls_runs_apps_given_its_credentials_and_refuses_
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_a_dashboard_asked_for_is_served_where_it_is_linked():
+    import urllib.request
+
+    pytest.importorskip("bokeh")
+    connection = connect({"n_workers": 1, "dashboard_address": "127.0.0.1:0"})
+    try:
+        link = connection.client.dashboard_link
+        assert link.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(link, timeout=30) as page:
+            assert page.status == 200
+    finally:
+        connection.close()
