@@ -184,7 +184,8 @@ def visibility(sent: list[float], observed: list[tuple[int, float]]) -> list[flo
 
 
 class Sampler:
-    """Samples the client's RSS and the CPU of the client and of its worker processes while a run goes."""
+    """Samples the client's RSS and the CPU of the client and of its worker processes while a run goes (each
+    worker's CPU as last seen: they may be gone when the run ends)."""
 
     def __init__(self, every: float) -> None:
         self.me = psutil.Process()
@@ -192,22 +193,24 @@ class Sampler:
         self.rss: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self._cpu_start = self._cpu()
+        self._own_start = sum(self.me.cpu_times()[:2])
+        self._workers_start = self._children()
+        self._workers_last = dict(self._workers_start)
         self._started = time.monotonic()
 
-    def _cpu(self) -> tuple[float, float]:
-        own = sum(self.me.cpu_times()[:2])
-        workers = 0.0
+    def _children(self) -> dict[int, float]:
+        seen = {}
         for child in self.me.children(recursive=True):
             try:
-                workers += sum(child.cpu_times()[:2])
+                seen[child.pid] = sum(child.cpu_times()[:2])
             except psutil.Error:
                 pass
-        return own, workers
+        return seen
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             self.rss.append((time.monotonic() - self._started, self.me.memory_info().rss / 2**20))
+            self._workers_last.update(self._children())
 
     def start(self) -> Sampler:
         self.rss.append((0.0, self.me.memory_info().rss / 2**20))
@@ -216,12 +219,14 @@ class Sampler:
 
     def stop(self) -> tuple[float, float]:
         """CPU of the client and of the workers over the run, in % of one core."""
+        self._workers_last.update(self._children())
         self._stop.set()
         self._thread.join()
         elapsed = time.monotonic() - self._started
-        own, workers = self._cpu()
+        own = sum(self.me.cpu_times()[:2]) - self._own_start
+        workers = sum(last - self._workers_start.get(pid, 0.0) for pid, last in self._workers_last.items())
         self.rss.append((elapsed, self.me.memory_info().rss / 2**20))
-        return (own - self._cpu_start[0]) / elapsed * 100, (workers - self._cpu_start[1]) / elapsed * 100
+        return own / elapsed * 100, workers / elapsed * 100
 
 
 def stream(works: int, hz: float, seconds: float) -> dict[str, Any]:
@@ -232,8 +237,11 @@ def stream(works: int, hz: float, seconds: float) -> dict[str, Any]:
     while not all(work.is_running or work.has_succeeded for work in root.works) and time.monotonic() < deadline:
         time.sleep(0.1)
     sampler = Sampler(every=max(1.0, seconds / 20)).start()
-    app.wait(seconds + 900)
+    deadline = time.monotonic() + seconds + 900
+    while not all(work.has_succeeded for work in root.works) and time.monotonic() < deadline:
+        time.sleep(0.2)
     client_cpu, workers_cpu = sampler.stop()
+    app.wait(max(1.0, deadline - time.monotonic()))
     latencies: list[float] = []
     sets = 0
     for index, work in enumerate(root.works):
