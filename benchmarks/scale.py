@@ -238,10 +238,15 @@ def stream(works: int, hz: float, seconds: float) -> dict[str, Any]:
         time.sleep(0.1)
     sampler = Sampler(every=max(1.0, seconds / 20)).start()
     deadline = time.monotonic() + seconds + 900
-    while not all(work.has_succeeded for work in root.works) and time.monotonic() < deadline:
+    while not all(work.has_succeeded for work in root.works) and time.monotonic() < deadline \
+            and app.stage == "running":
         time.sleep(0.2)
     client_cpu, workers_cpu = sampler.stop()
-    app.wait(max(1.0, deadline - time.monotonic()))
+    failure = None
+    try:
+        app.wait(max(1.0, deadline - time.monotonic()))
+    except Exception as error:  # reported, with what was measured until then
+        failure = f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"
     latencies: list[float] = []
     sets = 0
     for index, work in enumerate(root.works):
@@ -250,12 +255,14 @@ def stream(works: int, hz: float, seconds: float) -> dict[str, Any]:
     assert app.loop is not None
     iterations = [s * 1000 for _, _, s in app.loop.iterations]
     return {"lag": latencies, "iterations": iterations, "rss": sampler.rss, "client_cpu": client_cpu,
-            "workers_cpu": workers_cpu, "sets": sets}
+            "workers_cpu": workers_cpu, "sets": sets, "failure": failure}
 
 
 def bench_soak(works: int, hz: float, seconds: float) -> None:
     print(f"\n## soak: {works} works × {hz:g} Hz for {seconds:g} s", flush=True)
     result = stream(works, hz, seconds)
+    if result["failure"]:
+        row(f"soak {works}×{hz:g} Hz {seconds:g} s: THE APP FAILED", result["failure"])
     rss = result["rss"]
     row(f"soak {works}×{hz:g} Hz {seconds:g} s: work → flow lag", summary(result["lag"]) + " ms", "p99 ≤ 50 ms")
     row(f"soak {works}×{hz:g} Hz {seconds:g} s: loop iteration", summary(result["iterations"]) + " ms")
@@ -268,6 +275,8 @@ def bench_hard(works: int, hz: float, seconds: float) -> None:
     print(f"\n## hard: {works} works × {hz:g} Hz for {seconds:g} s ({works * hz:g} attribute sets a second)",
           flush=True)
     result = stream(works, hz, seconds)
+    if result["failure"]:
+        row(f"hard {works}×{hz:g} Hz {seconds:g} s: THE APP FAILED", result["failure"])
     achieved = result["sets"] / seconds
     row(f"hard {works}×{hz:g} Hz {seconds:g} s: work → flow lag", summary(result["lag"]) + " ms", "p99 ≤ 50 ms")
     row(f"hard {works}×{hz:g} Hz: sets made by the works", f"{achieved:.0f}/s of {works * hz:g}/s asked")
