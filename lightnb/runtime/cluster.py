@@ -177,13 +177,15 @@ def _embedded_class() -> type:
 
     class EmbeddedCluster(LocalCluster):
         """A LocalCluster that shows a dashboard link only when it serves a dashboard (the embedded one does
-        not by default: its scheduler answers /health and /metrics only, and the link would be a 404)."""
+        not by default: its scheduler answers /health and /metrics only, and the link would be a 404).
+        Named LocalCluster where users see it (descriptions, reprs)."""
 
         @property
         def dashboard_link(self) -> str:
             serves = self.scheduler_spec.get("options", {}).get("dashboard")
             return super().dashboard_link if serves else ""
 
+    EmbeddedCluster.__name__ = EmbeddedCluster.__qualname__ = "LocalCluster"
     return EmbeddedCluster
 
 
