@@ -116,7 +116,7 @@ def _end(tree: list[psutil.Process]) -> None:
             pass
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda sig: sig.name)
 def test_nothing_outlives_lightnb_run_whichever_signal_ends_it(tmp_path: Path, sig: signal.Signals) -> None:
     (tmp_path / "app.py").write_text(APP)
     process = subprocess.Popen([sys.executable, "-m", "lightnb", "run", "app.py"], cwd=tmp_path, env=env(),
