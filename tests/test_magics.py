@@ -155,8 +155,8 @@ def test_view_and_cluster(kernel):
     kernel.execute("seen = LightningApp(Root(10**6))\n%lightnb run seen --no-view")
     shown = kernel.execute("%lightnb cluster")
     _no_traceback(shown)
-    assert shown.stdout.startswith("apps created without a cluster use LocalCluster tcp://127.0.0.1:")
-    assert re.search(r"seen \(root-[0-9a-f]{8}\) runs on LocalCluster at tcp://127.0.0.1:", shown.stdout), shown.stdout
+    assert shown.stdout.startswith("apps created without a cluster use LocalCluster tls://127.0.0.1:")
+    assert re.search(r"seen \(root-[0-9a-f]{8}\) runs on LocalCluster at tls://127.0.0.1:", shown.stdout), shown.stdout
 
     kernel.execute("%lightnb cluster local")
     assert kernel.execute("%lightnb cluster").stdout.startswith(

@@ -9,6 +9,7 @@ a spec naming a cluster class (e.g. one of dask-cloudprovider's) — so the same
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -24,6 +25,12 @@ _default_cluster: Any = None
 
 CONNECT_TIMEOUT_SECONDS = 5
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+# The embedded cluster speaks TLS with credentials made for it (no other process can connect to its scheduler
+# and run code on its workers); ``LIGHTNB_TLS=0`` turns it off (plain TCP, still on loopback only).
+TLS_ENV = "LIGHTNB_TLS"
+# Credentials of the clusters this process started, by scheduler address: connecting to one by its address
+# from here uses them.
+_own_security: dict[str, Any] = {}
 
 
 class ClusterError(RuntimeError):
@@ -60,6 +67,11 @@ def embedded_cluster_config() -> dict[str, Any]:
         # Worker processes ignore Ctrl-C: the app, not the signal, stops them, in order.
         "distributed.worker.preload": ["lightnb.runtime.preload"],
     }
+
+
+def tls_enabled() -> bool:
+    """Whether embedded clusters speak TLS (the default; ``LIGHTNB_TLS=0`` for plain TCP)."""
+    return os.environ.get(TLS_ENV, "").strip().lower() not in ("0", "off", "no", "false")
 
 
 def default_local_kwargs() -> dict[str, Any]:
@@ -143,10 +155,38 @@ def start_local_cluster(**overrides: Any) -> Any:
     """A ``LocalCluster`` set up like the embedded one (loopback, tuned for interactive use), for sharing
     among several apps: ``LightningApp(root, cluster=cluster)`` uses it and leaves it running."""
     import dask
+
+    kwargs = {**default_local_kwargs(), **overrides}
+    if overrides.get("dashboard_address") is not None and "scheduler_kwargs" not in overrides:
+        kwargs["scheduler_kwargs"] = {"dashboard_address": overrides["dashboard_address"]}  # asked: served there
+    if tls_enabled() and "security" not in overrides and "protocol" not in overrides:
+        from distributed import Security
+
+        # Certificates made for this cluster, held in memory by this process and given to its workers.
+        kwargs.update(security=Security.temporary(), protocol="tls://")
+    with dask.config.set(embedded_cluster_config()):
+        cluster = _embedded_class()(**kwargs)
+    if getattr(cluster, "security", None) is not None:
+        _own_security[cluster.scheduler_address] = cluster.security
+    return cluster
+
+
+@functools.lru_cache(maxsize=1)
+def _embedded_class() -> type:
     from distributed import LocalCluster
 
-    with dask.config.set(embedded_cluster_config()):
-        return LocalCluster(**{**default_local_kwargs(), **overrides})
+    class EmbeddedCluster(LocalCluster):
+        """A LocalCluster that shows a dashboard link only when it serves a dashboard (the embedded one does
+        not by default: its scheduler answers /health and /metrics only, and the link would be a 404).
+        Named LocalCluster where users see it (descriptions, reprs)."""
+
+        @property
+        def dashboard_link(self) -> str:
+            serves = self.scheduler_spec.get("options", {}).get("dashboard")
+            return super().dashboard_link if serves else ""
+
+    EmbeddedCluster.__name__ = EmbeddedCluster.__qualname__ = "LocalCluster"
+    return EmbeddedCluster
 
 
 def _start_embedded(overrides: dict[str, Any]) -> Connection:
@@ -188,9 +228,10 @@ def _probe(address: str, timeout: float) -> None:
         host, _, port = rest.rpartition(":")
         # Nothing listening: say so as such (Dask's connect would keep retrying until its timeout).
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    arguments = security_for(address).get_connection_args("client")
 
     async def attempt() -> None:
-        comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **arguments), timeout)
         await comm.close()
 
     outcome: list[BaseException | None] = []
@@ -224,7 +265,8 @@ def _connect_address(address: str) -> Connection:
     address = check_address(address)
     try:
         _probe(address, CONNECT_TIMEOUT_SECONDS)
-        client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS)
+        client = Client(address, set_as_default=False, timeout=CONNECT_TIMEOUT_SECONDS,
+                        security=security_for(address))
     except (OSError, TimeoutError) as error:
         raise ClusterError(
             f"could not reach a Dask scheduler at {address} within {CONNECT_TIMEOUT_SECONDS} s ({error}). "
@@ -232,6 +274,14 @@ def _connect_address(address: str) -> Connection:
             "LocalCluster."
         ) from None
     return Connection(client, owns_client=True, description=f"the Dask cluster at {address}")
+
+
+def security_for(address: str) -> Any:
+    """The credentials to reach ``address``: those of a cluster this process started there, else Dask's
+    configuration (``distributed.comm.tls.*``, e.g. ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``)."""
+    from distributed import Security
+
+    return _own_security.get(address) or Security()
 
 
 def load_spec(path: str) -> Mapping[str, Any]:

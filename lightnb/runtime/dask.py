@@ -601,8 +601,16 @@ def apps_running_here() -> list[str]:
 
 def forget_app(app_id: str, topic: str) -> None:
     """Drop what this worker process keeps for an app that ended (runs on each worker at app close)."""
+    others = REGISTRY.apps_here() - {app_id}
     REGISTRY.forget_app(app_id)
     _SUBSCRIPTIONS.forget(app_id)
+    from . import preload
+
+    if preload.EMBEDDED and not others:
+        # A worker of the (warm) embedded cluster no other app uses now: what the app's works started ends.
+        from .reaper import end_descendants
+
+        end_descendants()
     try:
         from distributed import get_worker
 

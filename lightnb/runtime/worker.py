@@ -373,6 +373,11 @@ class Registry:
         with self._lock:
             return sorted({app_id for app_id, _ in self._running})
 
+    def apps_here(self) -> set[str]:
+        """The apps with a call executing here or a work object kept here (not yet forgotten)."""
+        with self._lock:
+            return {app_id for app_id, _ in self._running} | {app_id for app_id, _ in self._objects}
+
     def forget_app(self, app_id: str) -> None:
         """Drop the work objects and early stops kept for an app that ended."""
         with self._lock:

@@ -224,10 +224,10 @@ def _child_exit_code():
 
 def test_the_shared_local_cluster_listens_on_loopback_only_and_runs_worker_processes(cluster):
     with Client(cluster, set_as_default=False) as client:
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2
-        assert all(address.startswith("tcp://127.0.0.1:") for address in workers)
+        assert all(address.startswith("tls://127.0.0.1:") for address in workers)
         pids = client.run(os.getpid)
         assert os.getpid() not in pids.values()
         assert len(set(pids.values())) == 2
@@ -239,3 +239,147 @@ def test_work_code_on_the_embedded_cluster_may_start_processes_and_ignores_ctrl_
         assert set(client.run(_child_exit_code).values()) == {0}
         # Ctrl-C in the terminal reaches the whole process group: the app stops works, not the signal.
         assert set(client.run(signal.getsignal, signal.SIGINT).values()) == {signal.SIG_IGN}
+
+
+# -- only this process can use the embedded cluster ----------------------------------------------------------
+def _outside_client(address: str) -> str:
+    """What a client in another process, without the cluster's credentials, gets (within a timeout)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom distributed import Client\n"
+            "try:\n    Client(sys.argv[1], timeout=5)\nexcept Exception as error:\n"
+            "    print('refused', type(error).__name__)\nelse:\n    print('CONNECTED')\n")
+    run = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=60)
+    return run.stdout.strip()
+
+
+def test_the_embedded_cluster_refuses_clients_without_its_credentials_and_shows_no_dead_dashboard_link():
+    connection = connect({"n_workers": 1})
+    try:
+        address = connection.cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        assert connection.client.submit(sum, [1, 2]).result(timeout=30) == 3
+        started = time.monotonic()
+        for attempt in (address, address.replace("tls://", "tcp://")):
+            assert _outside_client(attempt).startswith("refused"), attempt
+        assert time.monotonic() - started < 50
+        # The app's own process may connect by address (it holds the credentials).
+        again = connect(address)
+        assert again.client.submit(sum, [2, 2]).result(timeout=30) == 4
+        again.close()
+        # No dashboard is served: no link to a 404 page (client.dashboard_link, the notebook repr's).
+        assert connection.client.dashboard_link == "" and connection.cluster.dashboard_link == ""
+        assert "/status" not in connection.cluster._repr_html_().split("Workers")[0]
+    finally:
+        connection.close()
+
+
+def test_tls_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LIGHTNB_TLS", "0")
+    connection = connect({"n_workers": 1})
+    try:
+        assert connection.cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert _outside_client(connection.cluster.scheduler_address) == "CONNECTED"
+    finally:
+        connection.close()
+
+
+# -- a cluster the user starts with TLS (the recipe of docs/clusters.md) ---------------------------------------
+def _start_tls_cluster(directory, ca, cert, key):
+    import subprocess
+    import sys
+
+    from script_apps import env
+
+    tls = ["--tls-ca-file", str(ca), "--tls-cert", str(cert), "--tls-key", str(key)]
+    scheduler_file = directory / "scheduler.json"
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "dask", "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(scheduler_file), *tls], cwd=directory, env=env(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    deadline = time.monotonic() + 60
+    while not scheduler_file.exists() or not scheduler_file.read_text().strip().endswith("}"):
+        assert time.monotonic() < deadline, "dask scheduler did not start"
+        time.sleep(0.2)
+    address = json.loads(scheduler_file.read_text())["address"]
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", "dask", "worker", address, "--no-nanny", "--nthreads", "2", "--host", "127.0.0.1",
+         "--no-dashboard", *tls], cwd=directory, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return address, processes
+
+
+def test_a_cluster_started_with_tls_runs_apps_given_its_credentials_and_refuses_others(tmp_path):
+    import subprocess
+
+    import dask
+    from distributed import Security
+
+    from lightnb import LightningApp, LightningFlow, LightningWork
+
+    class Answer(LightningWork):
+        def __init__(self):
+            super().__init__()
+            self.answer = 0
+
+        def run(self):
+            self.answer = 42
+
+    class AnswerRoot(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.work = Answer()
+
+        def run(self):
+            self.work.run()
+            if self.work.has_succeeded:
+                self.stop()
+
+    credentials = Security.temporary()  # one self-signed certificate: CA, certificate and key files
+    ca, cert, key = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca.write_text(credentials.tls_ca_file)
+    cert.write_text(credentials.tls_client_cert)
+    key.write_text(credentials.tls_client_key)
+    address, processes = _start_tls_cluster(tmp_path, ca, cert, key)
+    try:
+        assert address.startswith("tls://127.0.0.1:")
+        security = Security(tls_ca_file=str(ca), tls_client_cert=str(cert), tls_client_key=str(key),
+                            require_encryption=True)
+        with Client(address, security=security, timeout=30, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=90)
+            # A Client holding the credentials, given to the app.
+            app = LightningApp(AnswerRoot(), cluster=client)
+            app.start()
+            app.wait(120)
+            assert app.root.work.answer == 42
+        # The address alone, with the credentials in Dask's configuration (as DASK_DISTRIBUTED__COMM__TLS__*).
+        with dask.config.set({"distributed.comm.tls.ca-file": str(ca), "distributed.comm.tls.client.cert": str(cert),
+                              "distributed.comm.tls.client.key": str(key)}):
+            app = LightningApp(AnswerRoot(), cluster=address)
+            app.start()
+            app.wait(120)
+            assert app.root.work.answer == 42
+        assert _outside_client(address).startswith("refused")
+        assert _outside_client(address.replace("tls://", "tcp://")).startswith("refused")
+    finally:
+        for process in reversed(processes):  # the worker first
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_a_dashboard_asked_for_is_served_where_it_is_linked():
+    import urllib.request
+
+    pytest.importorskip("bokeh")
+    connection = connect({"n_workers": 1, "dashboard_address": "127.0.0.1:0"})
+    try:
+        link = connection.client.dashboard_link
+        assert link.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(link, timeout=30) as page:
+            assert page.status == 200
+    finally:
+        connection.close()
