@@ -23,6 +23,8 @@ from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
 from .warm import WARM
+from .warmworks import WarmCall, WarmWorks
+from .warmworks import enabled_for as warm_works_enabled_for
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
@@ -60,6 +62,7 @@ class DaskExecutor(Executor):
         # (work, call id, worker) → the last batch number emitted: one execution's batches, each once
         self._seen: dict[tuple[str, str, str | None], int] = {}
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
+        self._warm: WarmWorks | None = None  # later calls straight to a warm host (see runtime/warmworks.py)
 
     @property
     def description(self) -> str:
@@ -87,6 +90,8 @@ class DaskExecutor(Executor):
                     "worker can reach, e.g. LightningApp(..., storage='s3://bucket/prefix').",
                     stacklevel=2,
                 )
+        if warm_works_enabled_for(self.connection):
+            self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches)
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
         threading.Thread(target=self._watch, name=f"lightnb-{self.app_id}-watch", daemon=True).start()
 
@@ -121,6 +126,14 @@ class DaskExecutor(Executor):
             if batch.worker is not None and (batch.work_name, batch.call_id) not in self._workers:
                 self._workers[batch.work_name, batch.call_id] = batch.worker
         self._emit(batch)
+        if self._warm is not None:
+            if batch.worker is not None:
+                self._warm.on_worker(batch.worker)
+            self._warm.on_batch(batch)
+
+    def _seen_batches(self, key: tuple[str, str, str | None]) -> int:
+        with self._lock:
+            return self._seen.get(key, 0)
 
     def task_key(self, work_name: str, call_id: str) -> str:
         """The Dask key of one execution of a call: the same in every process of the app (resuming)."""
@@ -128,11 +141,17 @@ class DaskExecutor(Executor):
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
+        if self._warm is not None and self._warm.submit(spec):
+            return  # to the warm host on its previous worker
         missing = self._missing_resources(spec.resources)
         if missing:
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
+        self._submit_task(spec)
+
+    def _submit_task(self, spec: CallSpec) -> None:
+        """Send a call as a Dask task (a first call, or one without a warm host)."""
         # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
         at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
@@ -270,14 +289,19 @@ class DaskExecutor(Executor):
             return
         with self._lock:
             pending = [(key, future) for key, (_, future) in self._futures.items()]
+        if self._warm is not None:
+            pending += [((call.spec.work_name, call.spec.call_id), call) for call in self._warm.running()]
         self._closed = True
         client = self.client
         try:
             client.unsubscribe_topic(events_topic(self.app_id))
             if not self.connection.owns_cluster:
                 self._end_stragglers(pending)
+            if self._warm is not None:
+                self._warm.close()
             for _, future in pending:
-                future.cancel(force=True)  # fire-and-forget calls too
+                if not isinstance(future, WarmCall):
+                    future.cancel(force=True)  # fire-and-forget calls too
             if not self.connection.owns_cluster:
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
@@ -295,11 +319,12 @@ class DaskExecutor(Executor):
         while running and time.monotonic() < deadline:  # a stopped call's task ends just after its report
             time.sleep(0.01)
             running = [(key, future) for key, future in running if not future.done()]
-        workers = {self._workers.get(key) for key, _ in running} - {None}
+        workers = {call.worker if isinstance(call, WarmCall) else self._workers.get(key)
+                   for key, call in running} - {None}
         if not workers:
             return
         # Forgotten by the scheduler first, so that ending the worker cannot make it run the call elsewhere.
-        self.client.cancel([future for _, future in running], force=True)
+        self.client.cancel([future for _, future in running if not isinstance(future, WarmCall)], force=True)
         apps = self.client.run(apps_running_here, workers=list(workers))
         alone = [worker for worker in workers if set(apps.get(worker, ())) <= {self.app_id}]
         shared = workers - set(alone)
