@@ -59,7 +59,17 @@ def embedded_cluster_config() -> dict[str, Any]:
         "distributed.admin.low-level-log-length": 64,
         # Worker processes ignore Ctrl-C: the app, not the signal, stops them, in order.
         "distributed.worker.preload": ["lightnb.runtime.preload"],
+        # An idle app's client process hosts the scheduler and the nannies: poll less (the default 100 ms
+        # memory check of each nanny was most of an idle session's CPU; a worker over its memory limit is
+        # still ended, within a second).
+        "distributed.worker.memory.monitor-interval": "1s",
+        **CLIENT_CONFIG,
     }
+
+
+# Clients lightnb creates for its embedded clusters: the client's own cache of the scheduler's identity is
+# refreshed less often (lightnb asks the scheduler directly when it needs the workers).
+CLIENT_CONFIG = {"distributed.client.scheduler-info-interval": "10s"}
 
 
 def default_local_kwargs() -> dict[str, Any]:
@@ -150,10 +160,12 @@ def start_local_cluster(**overrides: Any) -> Any:
 
 
 def _start_embedded(overrides: dict[str, Any]) -> Connection:
+    import dask
     from distributed import Client
 
     cluster = start_local_cluster(**overrides)
-    client = Client(cluster, set_as_default=False)
+    with dask.config.set(CLIENT_CONFIG):
+        client = Client(cluster, set_as_default=False)
     return Connection(client, cluster, owns_client=True, owns_cluster=True, embedded=True,
                       description=f"embedded LocalCluster at {cluster.scheduler_address} "
                                   f"({len(cluster.workers)} worker processes)")
