@@ -451,14 +451,13 @@ def apps_running_here() -> list[str]:
     return REGISTRY.running_apps()
 
 
-def forget_app(app_id: str, topic: str) -> None:
-    """Drop what this worker process keeps for an app that ended (runs on each worker at app close)."""
+def forget_app(app_id: str, topic: str, dask_worker: Any = None) -> None:
+    """Drop what this worker process keeps for an app that ended (runs on each worker at app close, through
+    ``Client.run``, which passes the worker as ``dask_worker``: ``get_worker()`` finds none there)."""
     REGISTRY.forget_app(app_id)
     _SUBSCRIPTIONS.forget(app_id)
     try:
-        from distributed import get_worker
-
-        client = get_worker()._client
+        client = dask_worker._client if dask_worker is not None else None
         if client is not None:
             client.unsubscribe_topic(topic)
     except Exception:
