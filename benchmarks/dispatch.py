@@ -16,8 +16,9 @@ Each trial is a fresh process with a fresh embedded cluster (2 worker processes)
 
 Idle client CPU: this process's CPU time (user + sys, ``psutil``) over ``--idle-seconds`` while an app is
 idle (its work finished, nothing to do), as % of one core, next to the same process with only a bare Dask
-client on the same embedded cluster (the scheduler and nannies of a ``LocalCluster`` live in this process
-in both cases). Times are ``time.time()`` in two processes on one host: they share one clock.
+client on the same embedded cluster, and a ``LocalCluster`` + client with Dask's default settings (the
+scheduler and nannies of a ``LocalCluster`` live in this process in every case).
+Times are ``time.time()`` in two processes on one host: they share one clock.
 """
 
 from __future__ import annotations
@@ -164,7 +165,21 @@ def trial(calls: int, idle_seconds: float) -> dict:
     finally:
         client.close()
         cluster.close()
+    if idle_seconds:
+        result["idle_cpu_dask_defaults"] = default_dask_idle_cpu(idle_seconds)
     return result
+
+
+def default_dask_idle_cpu(seconds: float) -> float:
+    """The same topology (a ``LocalCluster`` of 2 worker processes, its scheduler and nannies in this
+    process, one client) with Dask's default settings: what an idle session cost before lightnb tuned them."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None,
+                      host="127.0.0.1") as cluster, Client(cluster, set_as_default=False) as client:
+        client.wait_for_workers(2)
+        time.sleep(2.0)
+        return cpu_percent(seconds)
 
 
 RAY_SCRIPT = textwrap.dedent('''
@@ -226,7 +241,7 @@ def main() -> None:
             medians = [round(statistics.median(t[key]), 2) for t in per_trial if key in t]
             print(f"  {key:<12} {q['p50']:7.2f} / {q['p99']:7.2f}   (n={q['n']}, per-trial p50 {medians})")
     if "idle_cpu_idle_app" in pooled:
-        for key in ("idle_cpu_bare_client", "idle_cpu_idle_app"):
+        for key in ("idle_cpu_dask_defaults", "idle_cpu_bare_client", "idle_cpu_idle_app"):
             values = pooled[key]
             print(f"  {key:<22} {statistics.median(values):5.2f} % of a core  (trials: "
                   f"{[round(v, 2) for v in values]}, {args.idle_seconds:.0f} s each)")

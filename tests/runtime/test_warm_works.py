@@ -189,6 +189,11 @@ def test_an_ended_app_leaves_no_warm_host_on_the_workers(cluster, tmp_path):
         app.stop()
         wait_until(lambda: not any(client.run(hosts).values()), timeout=30)
 
+        def push_subscribers(dask_scheduler, topic=f"lightnb-push-{app.app_id}"):
+            return len(dask_scheduler._broker._topics[topic].subscribers)
+
+        wait_until(lambda: client.run_on_scheduler(push_subscribers) == 0, timeout=30)
+
 
 @pytest.mark.parametrize("setting", ["0"])
 def test_warm_works_can_be_turned_off(cluster, tmp_path, monkeypatch, setting):
@@ -203,3 +208,76 @@ def test_warm_works_can_be_turned_off(cluster, tmp_path, monkeypatch, setting):
         assert os.getpid() != app.root.counter.pid
     finally:
         app.stop()
+
+
+STUBBORN_SCRIPT = '''
+import json, os, threading, time
+import psutil
+from lightnb import LightningApp, LightningFlow, LightningWork
+from lightnb.runtime import warm
+
+class Napper(LightningWork):
+    def __init__(self):
+        super().__init__(parallel=True)
+        self.n = 0
+        self.thread = ""
+        self.pid = 0
+    def run(self, n, stubborn):
+        self.thread, self.pid = threading.current_thread().name, os.getpid()
+        self.n = n
+        if stubborn:
+            time.sleep(600)  # sleeps through any stop request
+
+class Root(LightningFlow):
+    def __init__(self):
+        super().__init__()
+        self.napper = Napper()
+        self.request = [1, False]
+    def run(self):
+        self.napper.run(*self.request)
+
+def until(predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+def gone(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+if __name__ == "__main__":
+    app = LightningApp(Root()).start()
+    n = 1
+    until(lambda: app.root.napper.n == 1 and app.root.napper.has_succeeded)
+    while not app.root.napper.thread.startswith("lightnb-warm"):
+        n += 1
+        app.root.request = [n, False]
+        until(lambda: app.root.napper.n == n and app.root.napper.has_succeeded)
+    app.root.request = [n + 1, True]
+    until(lambda: app.root.napper.n == n + 1)
+    report = {"warm": app.root.napper.thread.startswith("lightnb-warm"), "worker": app.root.napper.pid}
+    app.stop()
+    until(lambda: gone(report["worker"]), 30)
+    report["worker_gone"] = gone(report["worker"])
+    report["apps_after"] = warm.describe()["apps"]
+    print("REPORT", json.dumps(report), flush=True)
+'''
+
+
+def test_a_warm_call_that_ignores_the_stop_ends_with_its_worker_when_the_app_ends(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN_SCRIPT)
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240,
+                            cwd=tmp_path, env={**os.environ, "LIGHTNB_WARM_CLUSTER": "60"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.split("REPORT", 1)[1])
+    assert report["warm"], "the stubborn call ran on the warm host"
+    assert report["worker_gone"], "its worker process ended with the app (a fresh one replaces it)"
+    assert report["apps_after"] == []
