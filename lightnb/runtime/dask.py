@@ -1,4 +1,5 @@
-"""The Dask executor: each work call is a task on a worker process.
+"""The Dask executor: a work's first call is a task on a worker process; its later calls go to the app's
+warm host on that worker, straight from the client (see :mod:`lightnb.runtime.warmworks`).
 
 Work → flow: the running work's batches go out with ``Worker.log_event`` on the app's events topic; the
 client is subscribed to it (pushed, ordered, ~2 ms). Flow → work: the client publishes on the app's push
