@@ -10,6 +10,10 @@ Run:  python benchmarks/live_development.py [--trials 3] [--apps 5] [--reloads 2
    what it costs without hot reload: stop the app, start a new one with the new class, until its first pass.
 3. idle client CPU: this process's CPU (user + sys) while the warm cluster waits with no app, and while an
    app whose parallel work sleeps is running.
+4. loop lag of successive apps on the warm cluster (``--lag-apps``, each ``--lag-works`` works setting a
+   counter at 10 Hz for 5 s, as ``core_engine.py`` section 4), each trial a fresh process: work set → seen
+   by a flow pass, per app. Later apps used to lag more: Python's full garbage collections, which stop every
+   thread, scanned a heap that grew with each app (see ``cluster.freeze_long_lived_objects``).
 """
 
 from __future__ import annotations
@@ -90,6 +94,20 @@ def trial(apps: int) -> None:
     print("TRIAL", json.dumps({"warm": warm_ms, "fresh": fresh_ms}), flush=True)
 
 
+def lag_trial(apps: int, works: int) -> None:
+    """One process: ``apps`` streaming apps one after another on the warm cluster; lag p99 of each."""
+    from core_engine import pct, stream_trial
+
+    from lightnb.runtime import warm
+
+    p99s = []
+    for _ in range(apps):
+        latencies, _app = stream_trial(works=works, period=0.1, duration=5.0)
+        p99s.append(pct(latencies, 99))
+    warm.shutdown()
+    print("LAG", json.dumps(p99s), flush=True)
+
+
 def reloads(count: int) -> tuple[list[float], list[float]]:
     from lightnb import LightningApp
     from lightnb.ui import reload
@@ -145,10 +163,16 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=5)
     parser.add_argument("--reloads", type=int, default=20)
     parser.add_argument("--idle-seconds", type=float, default=5)
+    parser.add_argument("--lag-apps", type=int, default=4)
+    parser.add_argument("--lag-works", type=int, default=100)
     parser.add_argument("--trial", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--lag-trial", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.trial:
         trial(args.apps)
+        return
+    if args.lag_trial:
+        lag_trial(args.lag_apps, args.lag_works)
         return
 
     print(f"lightnb live development — Python {platform.python_version()}, {os.cpu_count()} CPUs")
@@ -187,6 +211,22 @@ def main() -> None:
     from lightnb.runtime import warm as warm_cluster
 
     warm_cluster.shutdown()
+
+    if args.lag_apps:
+        by_app: list[list[float]] = [[] for _ in range(args.lag_apps)]
+        for _ in range(args.trials):
+            out = subprocess.run([sys.executable, __file__, "--lag-trial", "--lag-apps", str(args.lag_apps),
+                                  "--lag-works", str(args.lag_works)], capture_output=True, text=True,
+                                 timeout=900, env={**os.environ, "LIGHTNB_WARM_CLUSTER": "300"})
+            if out.returncode != 0 or "LAG" not in out.stdout:
+                sys.exit(f"a lag trial failed:\n{out.stderr[-3000:]}")
+            for index, value in enumerate(json.loads(out.stdout.split("LAG", 1)[1])):
+                by_app[index].append(value)
+        print(f"\n4. loop lag p99 of successive apps on the warm cluster, {args.lag_works} works x 10 Hz, ms "
+              f"({args.trials} trials, each a fresh process)")
+        for index, values in enumerate(by_app):
+            print(f"   app {index + 1}: median of trials {statistics.median(values):6.1f}   trials "
+                  f"{[round(v, 1) for v in values]}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The Dask executor: each work call is a task on a worker process.
+"""The Dask executor: a work's first call is a task on a worker process; its later calls go to the app's
+warm host on that worker, straight from the client (see :mod:`lightnb.runtime.warmworks`).
 
 Work → flow: the running work's batches go out with ``Worker.log_event`` on the app's events topic; the
 client is subscribed to it (pushed, ordered, ~2 ms). Flow → work: the client publishes on the app's push
@@ -26,6 +27,8 @@ from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
 from .warm import WARM
+from .warmworks import WarmCall, WarmWorks
+from .warmworks import enabled_for as warm_works_enabled_for
 from .worker import REGISTRY, Transport, execute_call, loads_batch
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
@@ -82,6 +85,7 @@ class DaskExecutor(Executor):
         self._history: list[Any] | None = None  # the app's earlier events (resuming)
         self._hears_removals = False
         self._fallbacks: set[tuple[str, tuple[str, ...]]] = set()  # (work, resources) it was told it lacks
+        self._warm: WarmWorks | None = None  # later calls straight to a warm host (see runtime/warmworks.py)
 
     @property
     def description(self) -> str:
@@ -106,6 +110,8 @@ class DaskExecutor(Executor):
             except BaseException:
                 self.connection.close()  # only what lightnb opened for this app
                 raise
+        if warm_works_enabled_for(self.connection):
+            self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches)
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
         # A cluster lightnb did not start: hear which worker the scheduler removes (its host may have gone)
         # and with which tasks. A client the user gave is left alone (one handler per topic and client).
@@ -198,6 +204,14 @@ class DaskExecutor(Executor):
             if batch.worker is not None and (batch.work_name, batch.call_id) not in self._workers:
                 self._workers[batch.work_name, batch.call_id] = batch.worker
         self._emit(batch)
+        if self._warm is not None:
+            if batch.worker is not None:
+                self._warm.on_worker(batch.worker)
+            self._warm.on_batch(batch)
+
+    def _seen_batches(self, key: tuple[str, str, str | None]) -> int:
+        with self._lock:
+            return self._seen.get(key, 0)
 
     def task_key(self, work_name: str, call_id: str) -> str:
         """The Dask key of one execution of a call: the same in every process of the app (resuming)."""
@@ -205,6 +219,8 @@ class DaskExecutor(Executor):
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
+        if self._warm is not None and self._warm.submit(spec):
+            return  # to the warm host on its previous worker
         missing = self._missing_resources(spec.resources)
         if missing and self.connection is not None and self.connection.embedded:
             # Developing locally: the embedded cluster is this machine, so the work runs on what it has.
@@ -213,6 +229,10 @@ class DaskExecutor(Executor):
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
             return
+        self._submit_task(spec)
+
+    def _submit_task(self, spec: CallSpec) -> None:
+        """Send a call as a Dask task (a first call, or one without a warm host)."""
         # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
         at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
@@ -373,6 +393,8 @@ class DaskExecutor(Executor):
             return
         with self._lock:
             pending = [(key, future) for key, (_, future) in self._futures.items()]
+        if self._warm is not None:
+            pending += [((call.spec.work_name, call.spec.call_id), call) for call in self._warm.running()]
         self._closed = True
         client = self.client
         if self._lost:  # nothing reaches the scheduler: only close what lightnb opened, without waiting on it
@@ -390,8 +412,11 @@ class DaskExecutor(Executor):
                 client.unsubscribe_topic(CLUSTER_TOPIC)
             if not self.connection.owns_cluster:
                 self._end_stragglers(pending)
+            if self._warm is not None:
+                self._warm.close()
             for _, future in pending:
-                future.cancel(force=True)  # fire-and-forget calls too
+                if not isinstance(future, WarmCall):
+                    future.cancel(force=True)  # fire-and-forget calls too
             if not self.connection.owns_cluster:
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
@@ -409,11 +434,12 @@ class DaskExecutor(Executor):
         while running and time.monotonic() < deadline:  # a stopped call's task ends just after its report
             time.sleep(0.01)
             running = [(key, future) for key, future in running if not future.done()]
-        workers = {self._workers.get(key) for key, _ in running} - {None}
+        workers = {call.worker if isinstance(call, WarmCall) else self._workers.get(key)
+                   for key, call in running} - {None}
         if not workers:
             return
         # Forgotten by the scheduler first, so that ending the worker cannot make it run the call elsewhere.
-        self.client.cancel([future for _, future in running], force=True)
+        self.client.cancel([future for _, future in running if not isinstance(future, WarmCall)], force=True)
         apps = self.client.run(apps_running_here, workers=list(workers))
         alone = [worker for worker in workers if set(apps.get(worker, ())) <= {self.app_id}]
         shared = workers - set(alone)
@@ -599,8 +625,9 @@ def apps_running_here() -> list[str]:
     return REGISTRY.running_apps()
 
 
-def forget_app(app_id: str, topic: str) -> None:
-    """Drop what this worker process keeps for an app that ended (runs on each worker at app close)."""
+def forget_app(app_id: str, topic: str, dask_worker: Any = None) -> None:
+    """Drop what this worker process keeps for an app that ended (runs on each worker at app close, through
+    ``Client.run``, which passes the worker as ``dask_worker``: ``get_worker()`` finds none there)."""
     others = REGISTRY.apps_here() - {app_id}
     REGISTRY.forget_app(app_id)
     _SUBSCRIPTIONS.forget(app_id)
@@ -612,9 +639,7 @@ def forget_app(app_id: str, topic: str) -> None:
 
         end_descendants()
     try:
-        from distributed import get_worker
-
-        client = get_worker()._client
+        client = dask_worker._client if dask_worker is not None else None
         if client is not None:
             client.unsubscribe_topic(topic)
     except Exception:

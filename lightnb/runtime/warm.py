@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from .cluster import Connection, start_local_cluster
+from .cluster import CLIENT_CONFIG, Connection, start_local_cluster
 
 DEFAULT_IDLE_SECONDS = 300.0
 ENV = "LIGHTNB_WARM_CLUSTER"
@@ -72,6 +72,7 @@ def acquire(app_id: str) -> Connection:
     """A connection to the warm cluster for ``app_id`` (started now if there is none, or it died). Closing
     the connection releases it; the cluster stays."""
     global _cluster, _client, _idle_since
+    import dask
     from distributed import Client
 
     with _lock:
@@ -80,7 +81,8 @@ def acquire(app_id: str) -> Connection:
             _close_now()
         if _cluster is None:
             _cluster = start_local_cluster()
-            _client = Client(_cluster, set_as_default=False)
+            with dask.config.set(CLIENT_CONFIG):
+                _client = Client(_cluster, set_as_default=False)
         _users[app_id] = app_id
         _idle_since = None
         address = _cluster.scheduler_address
