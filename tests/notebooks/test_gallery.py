@@ -99,7 +99,7 @@ def test_existing_scripts(tmp_path, monkeypatch):
     assert abs(guess - math.sin(1.5)) < 0.3  # serve.py serves the model train.py saved
     assert "serve.py printed: ['serving model.pt on http://127.0.0.1:" in text
     assert "TensorBoard runs: ['lr_0.03', 'lr_0.1']" in text  # new arguments ran the script again
-    assert ("stopped — {'root.train': 'succeeded', 'root.tensorboard': 'stopped', 'root.gradio': 'stopped'}"
+    assert ("stopped — {'root.gradio': 'stopped', 'root.tensorboard': 'stopped', 'root.train': 'succeeded'}"
             in text)
     assert "TensorBoard still answers: False — Gradio still answers: False" in text  # the processes ended
     assert (tmp_path / "scripts-output" / "model.pt").is_file()
