@@ -159,33 +159,24 @@ class LightningFlow(Component):
     @property
     def state(self) -> dict[str, Any]:
         """``{"vars", "calls", "flows", "works", "structures"}``, recursively (a fresh copy each time)."""
-        from .work import LightningWork
-
-        state: dict[str, Any] = {"vars": self._vars_json(), "calls": {}, "flows": {}, "works": {},
-                                 "structures": {}}
-        for key, child in self._children():
-            if isinstance(child, LightningFlow):
-                state["flows"][key] = child.state
-            elif isinstance(child, LightningWork):
-                state["works"][key] = child.state
-            elif isinstance(child, Structure):
-                state["structures"][key] = child.state
-        return state
+        return self._state_tree(calls=True)
 
     @property
     def state_vars(self) -> dict[str, Any]:
         """The state without the calls, as in the reference framework: ``{"vars", "flows", "works",
         "structures"}``, recursively (a fresh copy each time)."""
+        return self._state_tree(calls=False)
+
+    def _state_tree(self, calls: bool) -> dict[str, Any]:
         from .work import LightningWork
 
-        state: dict[str, Any] = {"vars": self._vars_json(), "flows": {}, "works": {}, "structures": {}}
+        state: dict[str, Any] = {"vars": self._vars_json(), **({"calls": {}} if calls else {}), "flows": {},
+                                 "works": {}, "structures": {}}
         for key, child in self._children():
-            if isinstance(child, LightningFlow):
-                state["flows"][key] = child.state_vars
-            elif isinstance(child, LightningWork):
-                state["works"][key] = child.state_vars
-            elif isinstance(child, Structure):
-                state["structures"][key] = child.state_vars
+            group = ("flows" if isinstance(child, LightningFlow) else "works" if isinstance(child, LightningWork)
+                     else "structures" if isinstance(child, Structure) else None)
+            if group is not None:
+                state[group][key] = child.state if calls else child.state_vars
         return state
 
     def __repr__(self) -> str:

@@ -226,7 +226,30 @@ class TrackedList(list):
         self._tracker.changed()
 
 
-class TrackedDict(dict):
+class _TrackedRemovals:
+    """What a tracked dict and a tracked Counter share: removals that report to the tracker."""
+
+    __slots__ = ()
+    _tracker: Tracker
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        present = key in self
+        item = super().pop(key, *default)  # type: ignore[misc]
+        if present:
+            self._tracker.changed()
+        return item
+
+    def popitem(self) -> tuple[Any, Any]:
+        item = super().popitem()  # type: ignore[misc]
+        self._tracker.changed()
+        return item
+
+    def clear(self) -> None:
+        super().clear()  # type: ignore[misc]
+        self._tracker.changed()
+
+
+class TrackedDict(_TrackedRemovals, dict):
     """A ``dict`` that reports to its tracker after each in-place mutation. Pickles as a plain dict."""
 
     __slots__ = ("_tracker",)
@@ -272,24 +295,9 @@ class TrackedDict(dict):
         self._tracker.changed()
         return self[key]
 
-    def pop(self, key: Any, *default: Any) -> Any:
-        present = key in self
-        item = super().pop(key, *default)
-        if present:
-            self._tracker.changed()
-        return item
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self._tracker.changed()
-        return item
-
-    def clear(self) -> None:
-        super().clear()
-        self._tracker.changed()
 
 
-class TrackedCounter(Counter):  # type: ignore[type-arg]
+class TrackedCounter(_TrackedRemovals, Counter):  # type: ignore[type-arg]
     """A ``collections.Counter`` that reports to its tracker after each in-place change (a Counter kept in state
     stays a Counter, as in the reference framework). Pickles as a plain ``Counter``."""
 
@@ -328,24 +336,9 @@ class TrackedCounter(Counter):  # type: ignore[type-arg]
         super().subtract(*args, **kwargs)
         self._tracker.changed()
 
-    def pop(self, key: Any, *default: Any) -> Any:
-        present = key in self
-        item = super().pop(key, *default)
-        if present:
-            self._tracker.changed()
-        return item
-
-    def popitem(self) -> tuple[Any, Any]:
-        item = super().popitem()
-        self._tracker.changed()
-        return item
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         if key in self:
             return self[key]
         self[key] = default
         return default
-
-    def clear(self) -> None:
-        super().clear()
-        self._tracker.changed()

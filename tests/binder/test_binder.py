@@ -19,12 +19,12 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from lab_server import running_server
 from packaging.specifiers import SpecifierSet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,28 +156,9 @@ def binder_lab(tmp_path):
                f"--ServerApp.base_url={PREFIX}", f"--IdentityProvider.token={token}",
                f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
                "--LabApp.expose_app_in_browser=True", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-    with log.open("w") as out:
-        server = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}{PREFIX}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if get(f"{url}api/status", token)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start ({server.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    with running_server(command, cwd=root, env=env, log=log, url=url, token=token, what="JupyterLab"):
         yield {"url": url, "token": token, "env": env, "log": log, "root": root}
-    finally:
-        server.terminate()  # the server shuts its kernels down, and with them their apps and clusters
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.mark.timeout(600)

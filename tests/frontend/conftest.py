@@ -9,13 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lab_server import running_server
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "labextension"
@@ -53,30 +52,9 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
     cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
            f"--ServerApp.root_dir={home}", "--ServerApp.allow_root=True"]
-    with log.open("w") as out:
-        server = subprocess.Popen(cmd, cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT)
     found = JupyterServer(f"http://127.0.0.1:{port}/", token, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                request = urllib.request.Request(f"{found.url}api/status", headers={"Authorization": f"token {token}"})
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Jupyter server did not start ({server.poll()}):\n{found.log_tail()}")
-            time.sleep(0.3)
+    with running_server(cmd, cwd=home, env=env, log=log, url=found.url, token=token, stop_seconds=30):
         yield found
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.fixture(scope="session")

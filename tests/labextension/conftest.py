@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from lab_server import running_server
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "labextension"  # the TypeScript sources
@@ -111,27 +112,7 @@ def jupyter_lab(built_labextension: Path, tmp_path_factory: pytest.TempPathFacto
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run cells from the test
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
-    with log.open("w") as out:
-        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     lab = LabServer(f"http://127.0.0.1:{port}/", token, root, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                request = urllib.request.Request(f"{lab.url}api/status", headers={"Authorization": f"token {token}"})
-                with urllib.request.urlopen(request, timeout=5) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start (exit code {server.poll()}):\n{lab.log_tail()}")
-            time.sleep(0.5)
+    # Ending the server shuts its kernels down, and with them their apps and clusters.
+    with running_server(cmd, cwd=root, env=env, log=log, url=lab.url, token=token, what="JupyterLab"):
         yield lab
-    finally:
-        server.terminate()  # the server shuts its kernels down, and with them their apps and clusters
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
