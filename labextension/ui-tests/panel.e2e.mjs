@@ -11,7 +11,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { check, required, stepper } from './support.mjs';
+import { check, required, stepper, waitFor } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -35,25 +35,6 @@ const result = {
 };
 
 const step = stepper(result);
-
-/** Poll `read()` until `accept(value)`, recording every distinct value in `history`. */
-async function waitFor(read, accept, what, { timeout = 60000, interval = 100, history = null } = {}) {
-  const end = Date.now() + timeout;
-  let value;
-  for (;;) {
-    value = await read();
-    if (history && value !== undefined && value !== null && history[history.length - 1] !== value) {
-      history.push(value);
-    }
-    if (accept(value)) {
-      return value;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last value: ${JSON.stringify(value)})`);
-    }
-    await new Promise(resolve => setTimeout(resolve, interval));
-  }
-}
 
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const browser = await chromium.launch({

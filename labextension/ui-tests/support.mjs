@@ -1,4 +1,4 @@
-// What the browser tests share: reading their settings, logging their steps, stopping at a failed check.
+// What the browser tests share: reading their settings, logging their steps, stopping at a failed check, polling.
 
 /** The environment variable `name`, or exit 2 saying it must be set. */
 export function required(name) {
@@ -23,5 +23,24 @@ export function stepper(result) {
 export function check(condition, message) {
   if (!condition) {
     throw new Error(message);
+  }
+}
+
+/** Poll `read()` until `accept(value)`, recording every distinct value in `history`. */
+export async function waitFor(read, accept, what, { timeout = 60000, interval = 100, history = null } = {}) {
+  const end = Date.now() + timeout;
+  let value;
+  for (;;) {
+    value = await read();
+    if (history && value !== undefined && value !== null && history[history.length - 1] !== value) {
+      history.push(value);
+    }
+    if (accept(value)) {
+      return value;
+    }
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last value: ${JSON.stringify(value)})`);
+    }
+    await new Promise(resolve => setTimeout(resolve, interval));
   }
 }

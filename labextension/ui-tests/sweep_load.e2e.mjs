@@ -10,7 +10,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { check, required, stepper } from './support.mjs';
+import { check, required, stepper, waitFor } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -21,21 +21,6 @@ const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const result = { steps: [], trialStates: {}, sweepFinal: null, loadSamples: [], consoleErrors: [], pageErrors: [] };
 const step = stepper(result);
-
-/** Poll `read()` until `accept(value)`; the last value is in the error when the deadline passes. */
-async function waitFor(read, accept, what, { timeout = 60000, interval = 100 } = {}) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) {
-      return value;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last value: ${JSON.stringify(value)})`);
-    }
-    await new Promise(resolve => setTimeout(resolve, interval));
-  }
-}
 
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const browser = await chromium.launch({

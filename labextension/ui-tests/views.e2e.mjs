@@ -12,7 +12,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import path from 'node:path';
-import { check, required, stepper } from './support.mjs';
+import { check, required, stepper, waitFor } from './support.mjs';
 
 const LAB_URL = required('LAB_URL');
 const TOKEN = required('LAB_TOKEN');
@@ -44,21 +44,6 @@ async function eventually(read, accept, what, options = {}) {
     return true;
   } catch (error) {
     return expect(false, error.message);
-  }
-}
-
-/** Poll `read()` until `accept(value)`; the last value is in the error when the deadline passes. */
-async function waitFor(read, accept, what, { timeout = 60000, interval = 100 } = {}) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const value = await read();
-    if (accept(value)) {
-      return value;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last value: ${JSON.stringify(value)})`);
-    }
-    await new Promise(resolve => setTimeout(resolve, interval));
   }
 }
 
