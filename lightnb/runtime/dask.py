@@ -29,7 +29,7 @@ from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBat
 from .warm import WARM
 from .warmworks import WarmCall, WarmWorks
 from .warmworks import enabled_for as warm_works_enabled_for
-from .worker import REGISTRY, Transport, execute_call, loads_batch
+from .worker import REGISTRY, execute_call, forget_outbox, loads_batches, transport_with_outbox
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
 WATCH_SECONDS = 0.5
@@ -175,7 +175,8 @@ class DaskExecutor(Executor):
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
-            self._emit_batch(loads_batch(event[1]))
+            for batch in loads_batches(event[1]):
+                self._emit_batch(batch)
 
     def _on_cluster_event(self, event: tuple[float, Any]) -> None:
         """The scheduler removed a worker (its host stopped answering, or its process died): the calls it ran
@@ -283,7 +284,8 @@ class DaskExecutor(Executor):
 
     def _earlier_batches(self) -> list[Any]:
         if self._history is None:
-            self._history = [loads_batch(data) for _, data in self.client.get_events(events_topic(self.app_id))]
+            self._history = [batch for _, data in self.client.get_events(events_topic(self.app_id))
+                             for batch in loads_batches(data)]
         return self._history
 
     def _offered_resources(self) -> dict[str, float]:
@@ -555,7 +557,8 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
     def send(data: bytes) -> None:
         worker.log_event(topic, data)
 
-    transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
+    # The calls of the app running in this process share one outbox: their batches leave together.
+    transport = transport_with_outbox((worker.address, topic), send, worker.loop.add_callback, worker.address)
     first = _claim(app_id, work_name, call_id, worker.address) if claim else None
     if first is not None:
         from ..core.calls import WorkStageStatus
@@ -631,6 +634,7 @@ def forget_app(app_id: str, topic: str, dask_worker: Any = None) -> None:
     others = REGISTRY.apps_here() - {app_id}
     REGISTRY.forget_app(app_id)
     _SUBSCRIPTIONS.forget(app_id)
+    forget_outbox(events_topic(app_id))
     from . import preload
 
     if preload.EMBEDDED and not others:
