@@ -74,6 +74,7 @@ class DaskExecutor(Executor):
         self.connection: Connection | None = None
         self._emit: Emit | None = None
         self._futures: dict[tuple[str, str], tuple[CallSpec, Any]] = {}  # (work name, call id) → ...
+        self._calls_by_key: dict[str, tuple[str, str]] = {}  # task key → (work name, call id)
         self._workers: dict[tuple[str, str], str] = {}  # (work name, call id) → the worker running it
         self._lock = threading.Lock()
         self._outbox: deque[bytes] = deque()
@@ -250,6 +251,7 @@ class DaskExecutor(Executor):
             fire_and_forget(future)
         with self._lock:
             self._futures[spec.work_name, spec.call_id] = (spec, future)
+            self._calls_by_key[future.key] = (spec.work_name, spec.call_id)
         future.add_done_callback(self._on_done)
 
     # -- resuming -----------------------------------------------------------------------------------------
@@ -277,6 +279,7 @@ class DaskExecutor(Executor):
         spec = CallSpec(self.app_id, work_name, call_id, b"")
         with self._lock:
             self._futures[work_name, call_id] = (spec, future)
+            self._calls_by_key[future.key] = (work_name, call_id)
         for batch in self._earlier_batches():  # what it reported while nobody listened, in order
             if batch.work_name == work_name and batch.call_id == call_id:
                 self._emit_batch(batch)
@@ -330,7 +333,12 @@ class DaskExecutor(Executor):
 
     def _on_done(self, future: Any) -> None:
         with self._lock:
-            found = next((key for key, (_, f) in self._futures.items() if f is future), None)
+            found = self._calls_by_key.get(future.key)  # a look-up, not a scan: 1000 calls end in O(1000)
+            entry = self._futures.get(found) if found is not None else None
+            if entry is None or entry[1] is not future:
+                found = None
+            else:
+                del self._calls_by_key[future.key]
             spec = self._futures.pop(found)[0] if found is not None else None
             if found is not None:
                 self._workers.pop(found, None)
