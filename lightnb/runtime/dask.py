@@ -221,38 +221,79 @@ class DaskExecutor(Executor):
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
+        task = self._as_task(spec)
+        if task is not None:
+            self._submit_task(task)
+
+    def submit_many(self, specs: list[CallSpec]) -> None:
+        """Calls asked for together go as one graph per (resources, preferred worker): the scheduler takes
+        a thousand calls in one update, not in a thousand."""
+        groups: dict[tuple[tuple[tuple[str, Any], ...], str | None], list[CallSpec]] = {}
+        for spec in specs:
+            task = self._as_task(spec)
+            if task is not None:
+                groups.setdefault((tuple(sorted((task.resources or {}).items())), task.preferred_worker),
+                                  []).append(task)
+        for group in groups.values():
+            if len(group) == 1:
+                self._submit_task(group[0])
+            else:
+                self._submit_tasks(group)
+
+    def _as_task(self, spec: CallSpec) -> CallSpec | None:
+        """The call to send as a Dask task; None when it went to a warm host or cannot run here (said)."""
         if self._warm is not None and self._warm.submit(spec):
-            return  # to the warm host on its previous worker
+            return None  # to the warm host on its previous worker
         missing = self._missing_resources(spec.resources)
         if missing and self.connection is not None and self.connection.embedded:
             # Developing locally: the embedded cluster is this machine, so the work runs on what it has.
-            spec = self._without_missing_resources(spec)
-        elif missing:
+            return self._without_missing_resources(spec)
+        if missing:
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
-            return
-        self._submit_task(spec)
+            return None
+        return spec
 
-    def _submit_task(self, spec: CallSpec) -> None:
-        """Send a call as a Dask task (a first call, or one without a warm host)."""
+    def _task_options(self, spec: CallSpec) -> tuple[bool, dict[str, Any]]:
+        """Whether calls run at most once by the cluster's own rules, and the Dask options of ``spec``'s task."""
         # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
         at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
         workers = [spec.preferred_worker] if spec.preferred_worker else None
+        return at_most_once, {"pure": False, "retries": 0, "resources": spec.resources or None, "workers": workers,
+                              "allow_other_workers": workers is not None}
+
+    def _submit_task(self, spec: CallSpec) -> None:
+        """Send a call as a Dask task (a first call, or one without a warm host)."""
+        at_most_once, options = self._task_options(spec)
         future = self.client.submit(
             run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once,
-            key=self.task_key(spec.work_name, spec.call_id), pure=False, retries=0,
-            resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
+            key=self.task_key(spec.work_name, spec.call_id), **options,
         )
+        self._track([(spec, future)], at_most_once)
+
+    def _submit_tasks(self, specs: list[CallSpec]) -> None:
+        """Send calls of the same resources and preferred worker as one graph."""
+        at_most_once, options = self._task_options(specs[0])
+        futures = self.client.map(
+            run_on_worker, [s.app_id for s in specs], [s.work_name for s in specs], [s.call_id for s in specs],
+            [s.payload for s in specs], [not at_most_once] * len(specs),
+            key=[self.task_key(s.work_name, s.call_id) for s in specs], **options,
+        )
+        self._track(list(zip(specs, futures, strict=True)), at_most_once)
+
+    def _track(self, sent: list[tuple[CallSpec, Any]], at_most_once: bool) -> None:
         if not at_most_once:
             from distributed import fire_and_forget
 
             # On a cluster that outlives this process the call must too: a resumed app re-attaches to it.
-            fire_and_forget(future)
+            fire_and_forget([future for _, future in sent])
         with self._lock:
-            self._futures[spec.work_name, spec.call_id] = (spec, future)
-            self._calls_by_key[future.key] = (spec.work_name, spec.call_id)
-        future.add_done_callback(self._on_done)
+            for spec, future in sent:
+                self._futures[spec.work_name, spec.call_id] = (spec, future)
+                self._calls_by_key[future.key] = (spec.work_name, spec.call_id)
+        for _, future in sent:
+            future.add_done_callback(self._on_done)
 
     # -- resuming -----------------------------------------------------------------------------------------
     def can_reattach(self, work_name: str, call_id: str) -> bool:
