@@ -18,6 +18,7 @@ import time
 import uuid
 import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -603,11 +604,9 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
     secede()  # a long-running work must not hold one of the worker's task slots
     topic = events_topic(app_id)
 
-    def send(data: bytes) -> None:
-        worker.log_event(topic, data)
-
     # The calls of the app running in this process share one outbox: their batches leave together.
-    transport = transport_with_outbox((worker.address, topic), send, worker.loop.add_callback, worker.address)
+    transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
+                                      worker.loop.add_callback, worker.address)
     first = _claim(app_id, work_name, call_id, worker.address) if claim else None
     if first is not None:
         from ..core.calls import WorkStageStatus
@@ -622,6 +621,18 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
         channel.flush()
         return
     execute_call(app_id, work_name, call_id, payload, transport, ready=lambda: _subscribe(app_id, worker))
+
+
+def ordered_sender(worker: Any, topic: str) -> Callable[[bytes], None]:
+    """Send on ``topic`` in the order of the calls, from any thread. ``Worker.log_event`` sends at once on the
+    worker's loop but defers from another thread (a call's final flush): a batch taken later on the loop
+    would overtake one taken earlier on a call's thread, and the app would drop the overtaken one as already
+    seen. Every send goes through the loop's callback queue instead, which is first in, first out."""
+
+    def send(data: bytes) -> None:
+        worker.loop.add_callback(worker.log_event, topic, data)
+
+    return send
 
 
 def _claim(app_id: str, work_name: str, call_id: str, address: str) -> str | None:

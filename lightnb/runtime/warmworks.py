@@ -278,7 +278,7 @@ class WarmHost:
     async def call(self, work_name: str, call_id: str, payload: bytes) -> int:
         from distributed import get_worker
 
-        from .dask import _subscribe, events_topic
+        from .dask import _subscribe, events_topic, ordered_sender
         from .worker import execute_call, transport_with_outbox
 
         worker = get_worker()
@@ -286,11 +286,9 @@ class WarmHost:
         ended: asyncio.Future[None] = loop.create_future()
         topic = events_topic(self.app_id)
 
-        def send(data: bytes) -> None:
-            worker.log_event(topic, data)
-
         # Shared with the app's other calls in this process (tasks and warm calls alike).
-        transport = transport_with_outbox((worker.address, topic), send, worker.loop.add_callback, worker.address)
+        transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
+                                          worker.loop.add_callback, worker.address)
         app_id = self.app_id
         sent = [0]
 
