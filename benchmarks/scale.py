@@ -5,9 +5,11 @@ Run:  python benchmarks/scale.py [--works 1000] [--hz 10] [--soak-seconds 60] [-
 
 Sections (issue "Scale out for real and never hang"; goals in brackets):
 
-    parallel  N parallel works, each a short call, on one app: total time from the first pass to the last
-              success, against the same N tasks (secede + the same body) on bare Dask on an embedded cluster
-              of the same shape [ratio ≤ 1.5]; loop iteration p99 during the run [≤ 50 ms]
+    parallel  N parallel works, each a short call, on one app: total time from the app's cluster being ready
+              (its first pass runs while the cluster starts: that time is shown apart) to the last success,
+              against the same N tasks (secede + the same body) on bare Dask on an embedded cluster of the
+              same shape, started and warm, submitted one by one and in one client.map (lightnb sends the
+              calls one pass asks for as one graph) [ratio ≤ 1.5]; loop iteration p99 during the run [≤ 50 ms]
     soak      --soak-works works × --hz attribute sets for --soak-seconds: work → flow lag p99, loop
               iteration p99, client RSS at start and end (sampled) [flat]
     pass      pure engine (no cluster): cost of one loop iteration (a batch from one work + a flow pass) at
@@ -101,7 +103,8 @@ def bare_task(index: int) -> int:
     return index
 
 
-def bare_parallel(works: int) -> float:
+def bare_parallel(works: int, one_graph: bool = False) -> float:
+    """Bare Dask: ``works`` tasks submitted one by one, or (``one_graph``) in one ``client.map``."""
     from distributed import Client
 
     from lightnb.runtime.cluster import start_local_cluster
@@ -109,7 +112,10 @@ def bare_parallel(works: int) -> float:
     with start_local_cluster() as cluster, Client(cluster) as client:
         client.submit(bare_task, -1, pure=False).result()  # connected and warm, as the app's first pass is
         started = time.perf_counter()
-        futures = [client.submit(bare_task, index, pure=False) for index in range(works)]
+        if one_graph:
+            futures = client.map(bare_task, range(works), pure=False)
+        else:
+            futures = [client.submit(bare_task, index, pure=False) for index in range(works)]
         client.gather(futures)
         return time.perf_counter() - started
 
@@ -117,21 +123,36 @@ def bare_parallel(works: int) -> float:
 def bench_parallel(works: int, trials: int) -> None:
     print(f"\n## parallel: {works} parallel works, each one call of {CALL_SECONDS * 1000:.0f} ms, on one app "
           "vs the same tasks on bare Dask", flush=True)
-    ours, bare, iterations = [], [], []
+    ours, with_start, bare, bare_map, iterations = [], [], [], [], []
     for trial in range(trials):
         root = ParallelRoot(works)
         app = LightningApp(root)
         app.start()
+        # The flow's first pass runs while the embedded cluster starts; bare Dask's clock starts on a started
+        # cluster: ours starts when the app's executor is ready (the pass that follows submits the calls).
+        assert app.loop is not None
+        engine = app.loop.engine
+        while not engine.executor_ready and not app.loop.ended:
+            time.sleep(0.001)
+        ready_at = time.perf_counter()
         app.wait(1800)
         assert root._first_pass is not None and root._finished is not None
-        ours.append(root._finished - root._first_pass)
+        ours.append(root._finished - max(ready_at, root._first_pass))
+        with_start.append(root._finished - root._first_pass)
         assert app.loop is not None
         iterations += [seconds * 1000 for _, _, seconds in app.loop.iterations]
         bare.append(bare_parallel(works))
-        print(f"  trial {trial}: lightnb {ours[-1]:.2f} s   bare Dask {bare[-1]:.2f} s", flush=True)
+        bare_map.append(bare_parallel(works, one_graph=True))
+        print(f"  trial {trial}: lightnb {ours[-1]:.2f} s ({with_start[-1]:.2f} s with the cluster's start)   "
+              f"bare Dask {bare[-1]:.2f} s (one client.map: {bare_map[-1]:.2f} s)", flush=True)
     ratio = statistics.median(ours) / statistics.median(bare)
-    row(f"{works} parallel works: total time lightnb / bare Dask",
+    row(f"{works} parallel works: total time lightnb / bare Dask (from a started cluster)",
         f"{statistics.median(ours):.2f} s / {statistics.median(bare):.2f} s = {ratio:.2f}×", "≤ 1.5×")
+    ratio_map = statistics.median(ours) / statistics.median(bare_map)
+    row(f"{works} parallel works: total time lightnb / bare Dask, its tasks in one client.map",
+        f"{statistics.median(ours):.2f} s / {statistics.median(bare_map):.2f} s = {ratio_map:.2f}×", "≤ 1.5×")
+    row(f"{works} parallel works: lightnb from its first pass (the cluster's start included)",
+        f"{statistics.median(with_start):.2f} s")
     row(f"{works} parallel works: loop iteration (lag)", summary(iterations) + " ms", "p99 ≤ 50 ms")
 
 
@@ -234,13 +255,14 @@ def stream(works: int, hz: float, seconds: float) -> dict[str, Any]:
     app = LightningApp(root)
     app.start()
     deadline = time.monotonic() + 600
+    # Polled twice a second: reading 1000 works' status is not free, and it runs in the client process.
     while not all(work.is_running or work.has_succeeded for work in root.works) and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.5)
     sampler = Sampler(every=max(1.0, seconds / 20)).start()
     deadline = time.monotonic() + seconds + 900
     while not all(work.has_succeeded for work in root.works) and time.monotonic() < deadline \
             and app.stage == "running":
-        time.sleep(0.2)
+        time.sleep(0.5)
     client_cpu, workers_cpu = sampler.stop()
     failure = None
     try:

@@ -96,6 +96,9 @@ class Decision(NamedTuple):
     block: bool
 
 
+_NO_DISPATCH = {True: Decision(dispatch=False, block=False), False: Decision(dispatch=False, block=True)}
+
+
 @dataclass
 class CallTable:
     """The calls of one work, their queue (a work executes one call at a time, in order) and its status."""
@@ -110,6 +113,9 @@ class CallTable:
                 parallel: bool, now: float) -> Decision:
         """Apply the decision table to a call from the flow."""
         call = self.calls.get(call_hash)
+        if call is not None and self.latest == call_hash and call.stage not in _FINISHED:
+            # The common case of a flow pass: the call it asked for last is still pending or running.
+            return _NO_DISPATCH[parallel]
         dispatch = False
         if call is None:
             call = Call(call_hash, args, kwargs, timestamp=now)

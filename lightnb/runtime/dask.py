@@ -18,6 +18,7 @@ import time
 import uuid
 import warnings
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -29,7 +30,7 @@ from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBat
 from .warm import WARM
 from .warmworks import WarmCall, WarmWorks
 from .warmworks import enabled_for as warm_works_enabled_for
-from .worker import REGISTRY, Transport, execute_call, loads_batch
+from .worker import REGISTRY, execute_call, forget_outbox, loads_batches, transport_with_outbox
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
 WATCH_SECONDS = 0.5
@@ -74,6 +75,7 @@ class DaskExecutor(Executor):
         self.connection: Connection | None = None
         self._emit: Emit | None = None
         self._futures: dict[tuple[str, str], tuple[CallSpec, Any]] = {}  # (work name, call id) → ...
+        self._calls_by_key: dict[str, tuple[str, str]] = {}  # task key → (work name, call id)
         self._workers: dict[tuple[str, str], str] = {}  # (work name, call id) → the worker running it
         self._lock = threading.Lock()
         self._outbox: deque[bytes] = deque()
@@ -175,7 +177,8 @@ class DaskExecutor(Executor):
 
     def _on_event(self, event: tuple[float, Any]) -> None:
         if self._emit is not None and not self._closed:
-            self._emit_batch(loads_batch(event[1]))
+            for batch in loads_batches(event[1]):
+                self._emit_batch(batch)
 
     def _on_cluster_event(self, event: tuple[float, Any]) -> None:
         """The scheduler removed a worker (its host stopped answering, or its process died): the calls it ran
@@ -219,37 +222,79 @@ class DaskExecutor(Executor):
 
     # -- calls --------------------------------------------------------------------------------------------
     def submit(self, spec: CallSpec) -> None:
+        task = self._as_task(spec)
+        if task is not None:
+            self._submit_task(task)
+
+    def submit_many(self, specs: list[CallSpec]) -> None:
+        """Calls asked for together go as one graph per (resources, preferred worker): the scheduler takes
+        a thousand calls in one update, not in a thousand."""
+        groups: dict[tuple[tuple[tuple[str, Any], ...], str | None], list[CallSpec]] = {}
+        for spec in specs:
+            task = self._as_task(spec)
+            if task is not None:
+                groups.setdefault((tuple(sorted((task.resources or {}).items())), task.preferred_worker),
+                                  []).append(task)
+        for group in groups.values():
+            if len(group) == 1:
+                self._submit_task(group[0])
+            else:
+                self._submit_tasks(group)
+
+    def _as_task(self, spec: CallSpec) -> CallSpec | None:
+        """The call to send as a Dask task; None when it went to a warm host or cannot run here (said)."""
         if self._warm is not None and self._warm.submit(spec):
-            return  # to the warm host on its previous worker
+            return None  # to the warm host on its previous worker
         missing = self._missing_resources(spec.resources)
         if missing and self.connection is not None and self.connection.embedded:
             # Developing locally: the embedded cluster is this machine, so the work runs on what it has.
-            spec = self._without_missing_resources(spec)
-        elif missing:
+            return self._without_missing_resources(spec)
+        if missing:
             assert self._emit is not None
             self._emit(CallLost(spec.work_name, spec.call_id, missing, "resources"))
-            return
-        self._submit_task(spec)
+            return None
+        return spec
 
-    def _submit_task(self, spec: CallSpec) -> None:
-        """Send a call as a Dask task (a first call, or one without a warm host)."""
+    def _task_options(self, spec: CallSpec) -> tuple[bool, dict[str, Any]]:
+        """Whether calls run at most once by the cluster's own rules, and the Dask options of ``spec``'s task."""
         # An embedded cluster allows no retries (a call runs at most once); elsewhere the worker claims it.
         at_most_once = self.connection is not None and self.connection.embedded
         # Back to the worker of its previous call, where its private attributes live; any worker if gone.
         workers = [spec.preferred_worker] if spec.preferred_worker else None
+        return at_most_once, {"pure": False, "retries": 0, "resources": spec.resources or None, "workers": workers,
+                              "allow_other_workers": workers is not None}
+
+    def _submit_task(self, spec: CallSpec) -> None:
+        """Send a call as a Dask task (a first call, or one without a warm host)."""
+        at_most_once, options = self._task_options(spec)
         future = self.client.submit(
             run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once,
-            key=self.task_key(spec.work_name, spec.call_id), pure=False, retries=0,
-            resources=spec.resources or None, workers=workers, allow_other_workers=workers is not None,
+            key=self.task_key(spec.work_name, spec.call_id), **options,
         )
+        self._track([(spec, future)], at_most_once)
+
+    def _submit_tasks(self, specs: list[CallSpec]) -> None:
+        """Send calls of the same resources and preferred worker as one graph."""
+        at_most_once, options = self._task_options(specs[0])
+        futures = self.client.map(
+            run_on_worker, [s.app_id for s in specs], [s.work_name for s in specs], [s.call_id for s in specs],
+            [s.payload for s in specs], [not at_most_once] * len(specs),
+            key=[self.task_key(s.work_name, s.call_id) for s in specs], **options,
+        )
+        self._track(list(zip(specs, futures, strict=True)), at_most_once)
+
+    def _track(self, sent: list[tuple[CallSpec, Any]], at_most_once: bool) -> None:
         if not at_most_once:
             from distributed import fire_and_forget
 
             # On a cluster that outlives this process the call must too: a resumed app re-attaches to it.
-            fire_and_forget(future)
+            fire_and_forget([future for _, future in sent])
         with self._lock:
-            self._futures[spec.work_name, spec.call_id] = (spec, future)
-        future.add_done_callback(self._on_done)
+            for spec, future in sent:
+                self._futures[spec.work_name, spec.call_id] = (spec, future)
+                self._calls_by_key[future.key] = (spec.work_name, spec.call_id)
+        for _, future in sent:
+            future.add_done_callback(self._on_done)
 
     # -- resuming -----------------------------------------------------------------------------------------
     def can_reattach(self, work_name: str, call_id: str) -> bool:
@@ -276,6 +321,7 @@ class DaskExecutor(Executor):
         spec = CallSpec(self.app_id, work_name, call_id, b"")
         with self._lock:
             self._futures[work_name, call_id] = (spec, future)
+            self._calls_by_key[future.key] = (work_name, call_id)
         for batch in self._earlier_batches():  # what it reported while nobody listened, in order
             if batch.work_name == work_name and batch.call_id == call_id:
                 self._emit_batch(batch)
@@ -283,7 +329,8 @@ class DaskExecutor(Executor):
 
     def _earlier_batches(self) -> list[Any]:
         if self._history is None:
-            self._history = [loads_batch(data) for _, data in self.client.get_events(events_topic(self.app_id))]
+            self._history = [batch for _, data in self.client.get_events(events_topic(self.app_id))
+                             for batch in loads_batches(data)]
         return self._history
 
     def _offered_resources(self) -> dict[str, float]:
@@ -328,7 +375,12 @@ class DaskExecutor(Executor):
 
     def _on_done(self, future: Any) -> None:
         with self._lock:
-            found = next((key for key, (_, f) in self._futures.items() if f is future), None)
+            found = self._calls_by_key.get(future.key)  # a look-up, not a scan: 1000 calls end in O(1000)
+            entry = self._futures.get(found) if found is not None else None
+            if entry is None or entry[1] is not future:
+                found = None
+            else:
+                del self._calls_by_key[future.key]
             spec = self._futures.pop(found)[0] if found is not None else None
             if found is not None:
                 self._workers.pop(found, None)
@@ -552,10 +604,9 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
     secede()  # a long-running work must not hold one of the worker's task slots
     topic = events_topic(app_id)
 
-    def send(data: bytes) -> None:
-        worker.log_event(topic, data)
-
-    transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
+    # The calls of the app running in this process share one outbox: their batches leave together.
+    transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
+                                      worker.loop.add_callback, worker.address)
     first = _claim(app_id, work_name, call_id, worker.address) if claim else None
     if first is not None:
         from ..core.calls import WorkStageStatus
@@ -570,6 +621,18 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
         channel.flush()
         return
     execute_call(app_id, work_name, call_id, payload, transport, ready=lambda: _subscribe(app_id, worker))
+
+
+def ordered_sender(worker: Any, topic: str) -> Callable[[bytes], None]:
+    """Send on ``topic`` in the order of the calls, from any thread. ``Worker.log_event`` sends at once on the
+    worker's loop but defers from another thread (a call's final flush): a batch taken later on the loop
+    would overtake one taken earlier on a call's thread, and the app would drop the overtaken one as already
+    seen. Every send goes through the loop's callback queue instead, which is first in, first out."""
+
+    def send(data: bytes) -> None:
+        worker.loop.add_callback(worker.log_event, topic, data)
+
+    return send
 
 
 def _claim(app_id: str, work_name: str, call_id: str, address: str) -> str | None:
@@ -631,6 +694,7 @@ def forget_app(app_id: str, topic: str, dask_worker: Any = None) -> None:
     others = REGISTRY.apps_here() - {app_id}
     REGISTRY.forget_app(app_id)
     _SUBSCRIPTIONS.forget(app_id)
+    forget_outbox(events_topic(app_id))
     from . import preload
 
     if preload.EMBEDDED and not others:

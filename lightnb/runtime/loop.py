@@ -68,6 +68,20 @@ _log = logging.getLogger("lightnb.loop")
 
 # How long stopping an app waits for its works to report that they stopped.
 STOP_GRACE_SECONDS = 5.0
+# A pass that took this long or more (a flow walking a thousand works) is not run again the moment the next
+# event arrives: the loop first lets events gather for as long as that pass took (at most GATHER_MAX_SECONDS),
+# so that under a stream of updates it spends at most about half its time in passes, and the client's event
+# loop (on an embedded cluster, the scheduler's too) gets the rest. Cheaper passes wait for nothing.
+GATHER_FROM_SECONDS = 0.001
+GATHER_MAX_SECONDS = 0.02
+
+
+def gather_seconds(last_pass: float | None) -> float:
+    """How long the loop lets events gather before its next iteration, after a pass of ``last_pass`` seconds
+    (``None``: the last iteration ran no pass)."""
+    if last_pass is None or last_pass < GATHER_FROM_SECONDS:
+        return 0.0
+    return min(last_pass, GATHER_MAX_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +230,9 @@ class AppLoop:
             with capture.route(engine.flow_output):
                 while engine.ending is None:
                     items = [self._next_item()]
+                    gather = gather_seconds(self.iterations[-1][1] if self.iterations else None)
+                    if gather:
+                        time.sleep(gather)
                     with contextlib.suppress(queue.Empty):
                         while True:
                             items.append(self._inbox.get_nowait())
@@ -284,11 +301,18 @@ class AppLoop:
 
     # -- carrying out instructions (never under the lock) -------------------------------------------------
     def _execute(self, instructions: list[Instruction]) -> None:
+        calls: list[CallSpec] = []  # consecutive submits go to the executor together (one graph on Dask)
         for instruction in instructions:
+            if isinstance(instruction, Submit):
+                spec = self._call_spec(instruction)
+                if spec is not None:
+                    calls.append(spec)
+                continue
+            if calls:
+                self.executor.submit_many(calls)
+                calls = []
             if isinstance(instruction, Notify):  # the most frequent first
                 self._notify(instruction.changes)
-            elif isinstance(instruction, Submit):
-                self._submit(instruction)
             elif isinstance(instruction, Push):
                 self.executor.push(instruction.work_name, instruction.call_id,
                                    {"seq": instruction.seq, "values": instruction.values})
@@ -301,8 +325,11 @@ class AppLoop:
                 self._wake_at = instruction.when
             elif not isinstance(instruction, (Ending, Ended)):  # the loop sees engine.ending, and ends
                 raise TypeError(f"unknown instruction {instruction!r}")
+        if calls:
+            self.executor.submit_many(calls)
 
-    def _submit(self, instruction: Submit) -> None:
+    def _call_spec(self, instruction: Submit) -> CallSpec | None:
+        """The call to send, pickled; None (and the call lost, said why) when it cannot be pickled."""
         work, call = instruction.work, instruction.call
         try:
             ship_by_value(type(work), *(type(a) for a in (*call.args, *call.kwargs.values())))
@@ -312,11 +339,11 @@ class AppLoop:
                                f"{work.name} ({describe_type(work)}) cannot be pickled to send it to a worker: "
                                f"{type(error).__name__}: {error}. Keep unpicklable objects (locks, open files, "
                                "clients) out of the work, or create them inside run().", "unpicklable"))
-            return
+            return None
         _log.debug("%s: sending call %s of %s to the cluster (%d bytes)", self.app_id, call.call_id, work.name,
                    len(payload))
-        self.executor.submit(CallSpec(self.app_id, work.name, call.call_id, payload, instruction.resources,
-                                      preferred_worker=instruction.preferred_worker))
+        return CallSpec(self.app_id, work.name, call.call_id, payload, instruction.resources,
+                        preferred_worker=instruction.preferred_worker)
 
     def _notify(self, changes: Changes) -> None:
         for listener in list(self._listeners):

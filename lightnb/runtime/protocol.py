@@ -56,6 +56,11 @@ class Executor(ABC):
     def submit(self, spec: CallSpec) -> None:
         """Start executing a call; never blocks on the call itself."""
 
+    def submit_many(self, specs: list[CallSpec]) -> None:
+        """Start executing several calls (those one iteration of the loop asked for), in this order."""
+        for spec in specs:
+            self.submit(spec)
+
     @abstractmethod
     def push(self, work_name: str, call_id: str, values: dict[str, Any]) -> None:
         """Set attributes on a running work (flow → work), in order."""

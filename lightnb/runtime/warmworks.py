@@ -268,21 +268,6 @@ class WarmWorks:
 
 
 # -- on the worker ----------------------------------------------------------------------------------------
-class _CountingSend:
-    """Sends a call's batches on the app's events topic and counts them (the call's answer says how many)."""
-
-    def __init__(self, worker: Any, topic: str) -> None:
-        self._worker = worker
-        self._topic = topic
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def __call__(self, data: bytes) -> None:
-        with self._lock:
-            self.count += 1
-            self._worker.log_event(self._topic, data)
-
-
 class WarmHost:
     """The warm executor of one app on one worker process (a Dask actor): runs the app's calls sent here,
     each on a thread of its own, and answers each when it has ended."""
@@ -293,20 +278,24 @@ class WarmHost:
     async def call(self, work_name: str, call_id: str, payload: bytes) -> int:
         from distributed import get_worker
 
-        from .dask import _subscribe, events_topic
-        from .worker import Transport, execute_call
+        from .dask import _subscribe, events_topic, ordered_sender
+        from .worker import execute_call, transport_with_outbox
 
         worker = get_worker()
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
-        send = _CountingSend(worker, events_topic(self.app_id))
-        transport = Transport(send=send, schedule=worker.loop.add_callback, worker=worker.address)
+        topic = events_topic(self.app_id)
+
+        # Shared with the app's other calls in this process (tasks and warm calls alike).
+        transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
+                                          worker.loop.add_callback, worker.address)
         app_id = self.app_id
+        sent = [0]
 
         def run() -> None:
             try:
-                execute_call(app_id, work_name, call_id, payload, transport,
-                             ready=lambda: _subscribe(app_id, worker))
+                sent[0] = execute_call(app_id, work_name, call_id, payload, transport,
+                                       ready=lambda: _subscribe(app_id, worker))
             finally:
                 try:
                     loop.call_soon_threadsafe(_resolve, ended)
@@ -317,7 +306,7 @@ class WarmHost:
         context = contextvars.copy_context()
         threading.Thread(target=context.run, args=(run,), name=f"lightnb-warm-{work_name}", daemon=True).start()
         await ended
-        return send.count
+        return sent[0]
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

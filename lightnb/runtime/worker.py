@@ -4,6 +4,10 @@ The same code serves both executors; a :class:`Transport` says how batches leave
 Dask, a callback in-process) and on which thread they are flushed. Changes are coalesced while a flush is
 pending — a lone change goes out at once, changes faster than the transport are merged with the last value
 per attribute winning — and the final status always follows every change of the call.
+
+On Dask the calls running in one worker process share an :class:`Outbox` per app: a flush sends one message
+carrying the pending batch of every call there (each still with its own call id and sequence number), so
+1000 busy works cost the scheduler a few messages per flush, not one per call.
 """
 
 from __future__ import annotations
@@ -38,6 +42,77 @@ class Transport:
     send: Callable[[bytes], None]  # ship one pickled batch
     schedule: Callable[[Callable[[], None]], None]  # run a flush soon, on the thread allowed to send
     worker: str | None = None
+    # Shared by the calls of one app in this process: their batches leave together (see Outbox).
+    outbox: Outbox | None = None
+
+
+class Outbox:
+    """The batches of every call of one app running in this process leave together: one message per flush
+    (see :func:`dumps_group`). A channel with something to send marks itself here; the first mark schedules
+    a flush (so a lone change goes out at once, with no timer), later ones ride along with it. Flushes are
+    serialized, so each call's batches leave in the order of their sequence numbers."""
+
+    def __init__(self, send: Callable[[bytes], None], schedule: Callable[[Callable[[], None]], None],
+                 worker: str | None) -> None:
+        self._send = send
+        self._schedule = schedule
+        self.worker = worker
+        self._lock = threading.Lock()  # guards _pending and _scheduled
+        self._flushing = threading.Lock()  # one flush at a time: taken and sent in order
+        self._pending: dict[WorkChannel, None] = {}  # ordered: the first marked goes first
+        self._scheduled = False
+        self.messages = 0  # how many messages it sent (diagnostics, tests)
+
+    def mark(self, channel: WorkChannel) -> None:
+        with self._lock:
+            self._pending[channel] = None
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self._schedule(self.flush)
+
+    def flush(self) -> None:
+        """Send what every marked channel has pending, as one message."""
+        with self._flushing:
+            with self._lock:
+                self._scheduled = False
+                channels, self._pending = list(self._pending), {}
+            batches = [batch for batch in (channel.take_batch() for channel in channels) if batch is not None]
+            if batches:
+                self._send(dumps_group(batches, self.worker))
+                self.messages += 1
+
+
+def transport_with_outbox(key: tuple[str, str], send: Callable[[bytes], None],
+                          schedule: Callable[[Callable[[], None]], None], worker: str | None) -> Transport:
+    """A call's transport sharing this process's outbox for ``key`` ((worker address, the app's events topic)):
+    created by the first call, reused by the next ones, dropped by :func:`forget_outbox` when the app ends."""
+    with _OUTBOXES_LOCK:
+        outbox = _OUTBOXES.get(key)
+        if outbox is None:
+            outbox = _OUTBOXES[key] = Outbox(send, schedule, worker)
+    return Transport(send=send, schedule=schedule, worker=worker, outbox=outbox)
+
+
+def forget_outbox(topic: str) -> None:
+    """Drop this process's outboxes for an app's events topic (the app ended)."""
+    with _OUTBOXES_LOCK:
+        for key in [key for key in _OUTBOXES if key[1] == topic]:
+            del _OUTBOXES[key]
+
+
+_OUTBOXES: dict[tuple[str, str], Outbox] = {}
+_OUTBOXES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    """A call's batch as it leaves: plain entries, pickled with the others of its flush."""
+
+    work_name: str
+    call_id: str
+    seq: int
+    entries: list[Entry]
 
 
 class WorkChannel:
@@ -65,7 +140,7 @@ class WorkChannel:
                 self._entries[index] = ("set", attribute, value)
             kick = self._claim_flush()
         if kick:
-            self._transport.schedule(self.flush)
+            self._kick()
 
     def log(self, stream: str, text: str) -> None:
         with self._lock:
@@ -76,7 +151,7 @@ class WorkChannel:
                 self._entries.append(("log", stream, text))
             kick = self._claim_flush()
         if kick:
-            self._transport.schedule(self.flush)
+            self._kick()
 
     def status(self, stage: WorkStageStatus, message: str | RemoteTraceback | None = None,
                reason: str | None = None) -> None:
@@ -86,7 +161,19 @@ class WorkChannel:
             self._set_index.clear()
             kick = self._claim_flush()
         if kick:
+            self._kick()
+
+    def _kick(self) -> None:
+        outbox = self._transport.outbox
+        if outbox is not None:
+            outbox.mark(self)
+        else:
             self._transport.schedule(self.flush)
+
+    @property
+    def batches_sent(self) -> int:
+        """How many batches this call has handed to its transport (its last sequence number)."""
+        return self._seq
 
     def _claim_flush(self) -> bool:
         """True for the caller that must schedule the next flush (one pending flush at a time)."""
@@ -95,7 +182,8 @@ class WorkChannel:
         self._scheduled = True
         return True
 
-    def take(self) -> bytes | None:
+    def take_batch(self) -> RawBatch | None:
+        """What is pending, as the call's next batch (None when nothing is)."""
         with self._lock:
             self._scheduled = False
             if not self._entries:
@@ -103,13 +191,26 @@ class WorkChannel:
             entries, self._entries = self._entries, []
             self._set_index.clear()
             self._seq += 1
-            seq = self._seq
-        return dumps_batch(self.work_name, self.call_id, seq, entries, self._transport.worker)
+            return RawBatch(self.work_name, self.call_id, self._seq, entries)
+
+    def take(self) -> bytes | None:
+        batch = self.take_batch()
+        if batch is None:
+            return None
+        return dumps_batch(batch.work_name, batch.call_id, batch.seq, batch.entries, self._transport.worker)
 
     def flush(self) -> None:
+        """Send what is pending now (with an outbox: what every call sharing it has pending)."""
+        outbox = self._transport.outbox
+        if outbox is not None:
+            outbox.flush()
+            return
         batch = self.take()
         if batch is not None:
             self._transport.send(batch)
+
+
+_GROUP = "lightnb-batches"  # marks a message carrying the batches of several calls (see dumps_group)
 
 
 def loads_batch(data: bytes) -> WorkBatch:
@@ -117,6 +218,40 @@ def loads_batch(data: bytes) -> WorkBatch:
     of notebook-defined code is."""
     work_name, call_id, seq, entries, worker = cloudpickle.loads(data)
     return WorkBatch(work_name, call_id, seq, tuple(_typed(entry) for entry in entries), worker)
+
+
+def loads_batches(data: bytes) -> list[WorkBatch]:
+    """The batches of one message: a group from an :class:`Outbox`, or a single call's batch."""
+    message = cloudpickle.loads(data)
+    if len(message) == 3 and message[0] == _GROUP:
+        _, worker, batches = message
+        return [WorkBatch(work_name, call_id, seq, tuple(_typed(entry) for entry in entries), worker)
+                for work_name, call_id, seq, entries in batches]
+    work_name, call_id, seq, entries, worker = message
+    return [WorkBatch(work_name, call_id, seq, tuple(_typed(entry) for entry in entries), worker)]
+
+
+def dumps_group(batches: list[RawBatch], worker: str | None) -> bytes:
+    """One message carrying several calls' batches, in order."""
+    rows = [(b.work_name, b.call_id, b.seq, b.entries) for b in batches]
+    try:
+        return cloudpickle.dumps((_GROUP, worker, rows))
+    except Exception:  # one call's value will not pickle now: that call's batch says so, the others go as they are
+        return cloudpickle.dumps((_GROUP, worker, [_picklable(*row) for row in rows]))
+
+
+def _picklable(work_name: str, call_id: str, seq: int, entries: list[Entry]) -> tuple[str, str, int, list[Entry]]:
+    try:
+        cloudpickle.dumps(entries)
+        return work_name, call_id, seq, entries
+    except Exception as error:
+        return work_name, call_id, seq, _unpicklable(work_name, entries, error)
+
+
+def _unpicklable(work_name: str, entries: list[Entry], error: Exception) -> list[Entry]:
+    safe = [e for e in entries if e[0] != "set"]
+    safe.append(("log", "stderr", f"lightnb: could not send the state of {work_name}: {error!r}\n"))
+    return safe
 
 
 def _typed(entry: Entry) -> SetEntry | LogEntry | StatusEntry:
@@ -133,9 +268,7 @@ def dumps_batch(work_name: str, call_id: str, seq: int, entries: list[Entry], wo
     try:
         return cloudpickle.dumps((work_name, call_id, seq, entries, worker))
     except Exception as error:  # a value that pickled on set but not now: report it rather than lose the batch
-        safe = [e for e in entries if e[0] != "set"]
-        safe.append(("log", "stderr", f"lightnb: could not send the state of {work_name}: {error!r}\n"))
-        return cloudpickle.dumps((work_name, call_id, seq, safe, worker))
+        return cloudpickle.dumps((work_name, call_id, seq, _unpicklable(work_name, entries, error), worker))
 
 
 class WorkObserver(Observer):
@@ -396,9 +529,10 @@ def on_stop_requested(work: LightningWork, callback: Callable[[], None]) -> Call
 
 
 def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, transport: Transport,
-                 ready: Callable[[], None] | None = None) -> None:
+                 ready: Callable[[], None] | None = None) -> int:
     """Run one work call here; everything it does is reported through ``transport``, its final status
-    last. ``ready`` runs once the call is registered here, before it reports that it runs."""
+    last. ``ready`` runs once the call is registered here, before it reports that it runs. Returns how many
+    batches the call sent (its final report is the last)."""
     channel = WorkChannel(work_name, call_id, transport)
     # Before unpickling: a library it imports (lightning) creates logging handlers holding sys.stderr, which
     # must be the routers for what the work logs to reach its log, not the worker's terminal (or, through
@@ -414,7 +548,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         )
         channel.status(WorkStageStatus.FAILED, message, "unpickling")
         channel.flush()
-        return
+        return channel.batches_sent
     observer = WorkObserver(channel)
     running = REGISTRY.begin(app_id, work_name, call_id, work, observer)
     work = running.work
@@ -425,7 +559,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
     if REGISTRY.was_stopped_early(app_id, work_name, running):
         channel.status(WorkStageStatus.STOPPED, "stopped before it started", "stop")
         channel.flush()
-        return
+        return channel.batches_sent
     work._set_observer(observer)  # type: ignore[arg-type]
     object.__setattr__(work, "_executing", True)
     try:
@@ -466,6 +600,7 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         work._set_observer(None)
         REGISTRY.end(app_id, work_name, running)
     channel.flush()
+    return channel.batches_sent
 
 
 def _state_values_before_call(work: LightningWork, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

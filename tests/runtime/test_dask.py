@@ -550,3 +550,63 @@ def test_the_storage_probe_tells_a_worker_that_sees_the_folder_from_one_that_doe
     assert not describe_worker(str(tmp_path / "elsewhere" / Path(marker).name))["sees_storage"]  # another host
     _remove(marker)
     assert list(tmp_path.iterdir()) == []
+
+
+class Counting(LightningWork):
+    """Waits for the flow's go (so that all stream at once), then counts up, a value every millisecond."""
+
+    def __init__(self):
+        super().__init__(parallel=True)
+        self.counter = 0
+        self.go = False
+
+    def run(self, until):
+        while not self.go:
+            time.sleep(0.005)
+            self.check_stop()
+        for value in range(1, until + 1):
+            self.counter = value
+            time.sleep(0.001)
+
+
+def test_works_streaming_at_once_share_messages_and_every_value_arrives_in_order(cluster):
+    """The calls of an app in one worker process send their batches together (one message per flush): fewer
+    messages than batches reach the scheduler, and each work's values still reach the flow in order, its
+    last value and its success included."""
+    from distributed import Client
+
+    from lightnb.runtime.dask import events_topic
+    from lightnb.runtime.worker import loads_batches
+
+    class Root(LightningFlow):
+        def __init__(self):
+            super().__init__()
+            self.works = [Counting() for _ in range(20)]
+            self._observed = [[] for _ in range(20)]
+
+        def run(self):
+            for index, work in enumerate(self.works):
+                work.run(300)
+                self._observed[index].append(work.counter)
+            if all(work.is_running for work in self.works):
+                for work in self.works:
+                    work.go = True  # flow → running works: they stream at once
+            if all(work.has_succeeded for work in self.works):
+                self.stop()
+
+    app = LightningApp(Root(), cluster=cluster).start()
+    app.wait(120)
+    root = app.root
+    assert [work.counter for work in root.works] == [300] * 20
+    for observed in root._observed:
+        assert observed == sorted(observed), "a work's values reach the flow in the order it set them"
+    with Client(cluster) as client:
+        messages = [loads_batches(data) for _, data in client.get_events(events_topic(app.app_id))]
+    batches = [batch for message in messages for batch in message]
+    assert len(messages) < len(batches), "the calls running in one worker process share messages"
+    assert max(len({batch.work_name for batch in message}) for message in messages) > 1
+    for work in root.works:
+        # The scheduler keeps a topic's last 1000 events only: a call's batches there are its last ones (if any).
+        seqs = [batch.seq for batch in batches if batch.work_name == work.name]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) if seqs else True, \
+            "every batch of a call, each once, in order (none overtaken)"

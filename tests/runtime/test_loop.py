@@ -517,3 +517,12 @@ def test_root_must_be_a_flow_with_run():
         LightningApp(NoRun())
     with pytest.raises(TypeError, match="LightningFlow"):
         LightningApp(object())  # type: ignore[arg-type]
+
+
+def test_after_an_expensive_pass_events_gather_for_as_long_as_it_took_before_the_next_one():
+    from lightnb.runtime.loop import GATHER_FROM_SECONDS, GATHER_MAX_SECONDS, gather_seconds
+
+    assert gather_seconds(None) == 0.0, "an iteration without a pass: the next event is handled at once"
+    assert gather_seconds(GATHER_FROM_SECONDS / 2) == 0.0, "a small app's pass: no added latency"
+    assert gather_seconds(0.004) == 0.004, "a 4 ms pass: the loop spends at most about half its time in passes"
+    assert gather_seconds(5.0) == GATHER_MAX_SECONDS, "never longer than the cap, however long the pass"

@@ -14,7 +14,17 @@ import pytest
 from lightnb import LightningWork, WorkStageStatus
 from lightnb.core.events import LogEntry, SetEntry
 from lightnb.runtime.context import AppContext
-from lightnb.runtime.worker import REGISTRY, Transport, WorkChannel, execute_call, loads_batch, on_stop_requested
+from lightnb.runtime.worker import (
+    REGISTRY,
+    Transport,
+    WorkChannel,
+    execute_call,
+    forget_outbox,
+    loads_batch,
+    loads_batches,
+    on_stop_requested,
+    transport_with_outbox,
+)
 
 
 class Outbox:
@@ -166,6 +176,152 @@ def test_a_value_that_cannot_be_pickled_is_reported_and_the_rest_of_the_batch_ar
     assert entries[2][:2] == ("log", "stderr")
     assert "could not send the state of root.work" in entries[2][2]
     assert "lock" in entries[2][2]
+
+
+# -- the outbox shared by the calls of one app in a process ------------------------------------------------------
+class SharedOutbox:
+    """Messages as a worker process sends them for one app, read back as the app reads them. With
+    ``manual``, flushes wait for :meth:`run_flushes` (a busy worker loop); otherwise they run at once."""
+
+    def __init__(self, manual=False):
+        self.messages = []
+        self.scheduled = []
+        self.manual = manual
+        self._lock = threading.Lock()
+        self.topic = f"lightnb-events-test-{uuid.uuid4().hex[:8]}"
+
+    def transport(self):
+        return transport_with_outbox(("test-worker", self.topic), self._send, self._schedule, "test-worker")
+
+    def _send(self, data):
+        with self._lock:
+            self.messages.append(loads_batches(data))
+
+    def _schedule(self, flush):
+        if self.manual:
+            self.scheduled.append(flush)
+        else:
+            flush()
+
+    def run_flushes(self):
+        pending, self.scheduled = self.scheduled, []
+        for flush in pending:
+            flush()
+
+    def batches_of(self, call_id):
+        return [batch for message in self.messages for batch in message if batch.call_id == call_id]
+
+    def close(self):
+        forget_outbox(self.topic)
+
+
+def test_the_calls_of_one_app_in_a_process_share_one_outbox_one_message_per_flush():
+    shared = SharedOutbox(manual=True)
+    try:
+        channels = [WorkChannel(f"root.works.{i}", f"c{i}", shared.transport()) for i in range(100)]
+        for value in range(1, 6):
+            for channel in channels:
+                channel.set("counter", value)
+                channel.log("stdout", f"{value}\n")
+            assert len(shared.scheduled) == 1, "one flush pending for all the calls"
+            shared.run_flushes()
+        for channel in channels:
+            channel.status(WorkStageStatus.SUCCEEDED)
+        channels[0].flush()  # a call's final flush sends what every call has pending
+        assert len(shared.messages) == 6, "100 calls × 6 batches went out as 6 messages"
+        for index, channel in enumerate(channels):
+            batches = shared.batches_of(f"c{index}")
+            assert [batch.seq for batch in batches] == [1, 2, 3, 4, 5, 6]
+            assert {(batch.work_name, batch.worker) for batch in batches} == {(f"root.works.{index}", "test-worker")}
+            entries = [_shape(entry) for batch in batches for entry in batch.entries]
+            assert [e for e in entries if e[0] == "set"] == [("set", "counter", v) for v in range(1, 6)]
+            assert "".join(e[2] for e in entries if e[0] == "log") == "1\n2\n3\n4\n5\n"
+            assert shapes([entries[-1]]) == [("status", "succeeded", None, None)]
+            assert channel.batches_sent == 6
+    finally:
+        shared.close()
+
+
+def test_a_lone_change_of_a_call_sharing_the_outbox_goes_out_at_once():
+    shared = SharedOutbox()
+    try:
+        channel = WorkChannel("root.work", "c1", shared.transport())
+        channel.set("a", 1)
+        assert [[(b.call_id, b.seq, [_shape(e) for e in b.entries]) for b in m] for m in shared.messages] == [
+            [("c1", 1, [("set", "a", 1)])]]
+    finally:
+        shared.close()
+
+
+def test_a_value_that_cannot_be_pickled_spoils_only_its_own_calls_batch_in_a_shared_message():
+    shared = SharedOutbox(manual=True)
+    try:
+        good = WorkChannel("root.good", "g1", shared.transport())
+        bad = WorkChannel("root.bad", "b1", shared.transport())
+        good.set("value", 7)
+        bad.set("handle", threading.Lock())
+        bad.set("other", 1)
+        shared.run_flushes()
+        [message] = shared.messages
+        assert [_shape(e) for e in shared.batches_of("g1")[0].entries] == [("set", "value", 7)]
+        [bad_batch] = shared.batches_of("b1")
+        assert [e for e in bad_batch.entries if isinstance(e, SetEntry)] == []
+        assert "could not send the state of root.bad" in bad_batch.entries[-1].text
+    finally:
+        shared.close()
+
+
+def test_calls_setting_at_once_on_their_threads_keep_every_batch_in_order_and_their_last_values():
+    """As on a worker: each call sets from its own thread, flushes run on one other thread (the worker's
+    loop), and each call's final flush runs on its own thread."""
+    shared = SharedOutbox(manual=True)
+    loop_work = []
+    loop_wake = threading.Condition()
+    stop = threading.Event()
+
+    def schedule(flush):
+        with loop_wake:
+            loop_work.append(flush)
+            loop_wake.notify()
+
+    def worker_loop():
+        while not stop.is_set():
+            with loop_wake:
+                loop_wake.wait_for(lambda: loop_work or stop.is_set(), timeout=0.1)
+                pending = list(loop_work)
+                loop_work.clear()
+            for flush in pending:
+                flush()
+
+    shared._schedule = schedule
+    loop = threading.Thread(target=worker_loop, daemon=True)
+    loop.start()
+
+    def call(index):
+        channel = WorkChannel(f"root.works.{index}", f"c{index}", shared.transport())
+        for value in range(1, 301):
+            channel.set("counter", value)
+        channel.status(WorkStageStatus.SUCCEEDED)
+        channel.flush()
+
+    try:
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        for index in range(20):
+            batches = shared.batches_of(f"c{index}")
+            assert [batch.seq for batch in batches] == list(range(1, len(batches) + 1)), "every batch, in order"
+            sets = [e.value for batch in batches for e in batch.entries if isinstance(e, SetEntry)]
+            assert sets == sorted(sets) and sets[-1] == 300
+            assert shapes([_shape(batches[-1].entries[-1])]) == [("status", "succeeded", None, None)]
+        total_batches = sum(len(message) for message in shared.messages)
+        assert len(shared.messages) <= total_batches
+    finally:
+        stop.set()
+        loop.join(5)
+        shared.close()
 
 
 # -- works, calls and the registry ----------------------------------------------------------------------------
