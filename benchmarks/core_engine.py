@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 import psutil
-from streaming import Streamer, StreamRoot, visibility
+from latency import StartRoot, Streamer, StreamRoot, visibility
 
 from lightnb import LightningApp, LightningFlow, LightningWork
 from lightnb.structures import List
@@ -93,32 +93,6 @@ def bench_latency(trials: int) -> None:
 
 
 # -- 2. flow calls run() → the work's run() starts ---------------------------------------------------------
-class Stamp(LightningWork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[float] = []
-
-    def run(self, index: int) -> None:
-        self.started = [*self.started, time.time()]
-
-
-class StartRoot(LightningFlow):
-    def __init__(self, calls: int) -> None:
-        super().__init__()
-        self.work = Stamp()
-        self.calls = calls
-        self.index = 0
-        self._called_at: list[float] = []
-
-    def run(self) -> None:
-        while self.index < self.calls:
-            if len(self._called_at) == self.index:
-                self._called_at.append(time.time())
-            self.work.run(self.index)  # blocks the pass until that call finished
-            self.index += 1
-        self.stop()
-
-
 def baseline_submit(calls: int, warmup: int) -> list[float]:
     from distributed import Client
 

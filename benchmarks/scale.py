@@ -37,7 +37,7 @@ from typing import Any
 os.environ.setdefault("LIGHTNB_WARM_CLUSTER", "0")
 
 import psutil  # noqa: E402
-from streaming import StreamRoot, visibility  # noqa: E402
+from latency import StartRoot, StreamRoot, visibility  # noqa: E402
 
 from lightnb import LightningApp, LightningFlow, LightningWork  # noqa: E402
 from lightnb.structures import List  # noqa: E402
@@ -316,35 +316,6 @@ def bench_pass(trials: int, iterations: int = 2000) -> None:
 
 
 # -- tls: its cost at start and dispatch -----------------------------------------------------------------------
-class Stamp(LightningWork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: list[float] = []
-
-    def run(self, index: int) -> None:
-        self.started = [*self.started, time.time()]
-
-
-class StartRoot(LightningFlow):
-    def __init__(self, calls: int) -> None:
-        super().__init__()
-        self.work = Stamp()
-        self.calls = calls
-        self.index = 0
-        self._called_at: list[float] = []
-        self._first_pass: float | None = None
-
-    def run(self) -> None:
-        if self._first_pass is None:
-            self._first_pass = time.perf_counter()
-        while self.index < self.calls:
-            if len(self._called_at) == self.index:
-                self._called_at.append(time.time())
-            self.work.run(self.index)
-            self.index += 1
-        self.stop()
-
-
 def bench_tls(trials: int, calls: int = 40, warmup: int = 5) -> None:
     from lightnb.runtime.cluster import TLS_ENV, connect
 

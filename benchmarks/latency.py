@@ -1,5 +1,6 @@
-"""What the streaming benchmarks share: works that set an attribute at a fixed rate, a flow that notes when it
-sees each value, and the latency from a set to the first pass that saw it."""
+"""What the latency benchmarks share: works that set an attribute at a fixed rate, a flow that notes when it
+sees each value, and the latency from a set to the first pass that saw it; a work that stamps when each call
+starts, and a flow that calls it one call after another, noting when it asked."""
 
 from __future__ import annotations
 
@@ -67,3 +68,32 @@ def visibility(sent: list[float], observed: Observed) -> list[float]:
             break
         latencies.append((observed.times[cursor] - t_sent) * 1000)
     return latencies
+
+
+class Stamp(LightningWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[float] = []
+
+    def run(self, index: int) -> None:
+        self.started = [*self.started, time.time()]
+
+
+class StartRoot(LightningFlow):
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.work = Stamp()
+        self.calls = calls
+        self.index = 0
+        self._called_at: list[float] = []
+        self._first_pass: float | None = None
+
+    def run(self) -> None:
+        if self._first_pass is None:
+            self._first_pass = time.perf_counter()
+        while self.index < self.calls:
+            if len(self._called_at) == self.index:
+                self._called_at.append(time.time())
+            self.work.run(self.index)
+            self.index += 1
+        self.stop()
