@@ -62,7 +62,7 @@ def embedded_cluster_config() -> dict[str, Any]:
         "distributed.admin.system-monitor.interval": "5s",
         "distributed.admin.tick.interval": "500ms",
         "distributed.scheduler.events-cleanup-delay": "10m",
-        # Work batches pass through the scheduler's event log: keep its history short.
+        # What passes through the scheduler's event log (the fallback route of work batches): keep it short.
         "distributed.admin.low-level-log-length": 64,
         # Worker processes ignore Ctrl-C: the app, not the signal, stops them, in order.
         "distributed.worker.preload": ["lightnb.runtime.preload"],
@@ -114,6 +114,17 @@ class Connection:
     # Called when the app is done with a cluster it shares (the warm cluster: the last app out starts its
     # idle countdown).
     release: Callable[[], None] | None = None
+
+    @property
+    def ends_here(self) -> bool:
+        """Whether the cluster ends with this process (the embedded or warm one, a ``LocalCluster`` started
+        here): nothing of an app on it must outlive this process, so no resumed app will re-attach to it."""
+        if self.embedded:
+            return True
+        from distributed import LocalCluster
+
+        cluster = self.cluster if self.cluster is not None else getattr(self.client, "cluster", None)
+        return isinstance(cluster, LocalCluster)
 
     def close(self) -> None:
         if self.release is not None:

@@ -26,11 +26,13 @@ import cloudpickle
 from ..core.events import Logged
 from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
+from .direct import Receiver, Route, Sender
+from .direct import enabled as direct_enabled
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
 from .warm import WARM
 from .warmworks import WarmCall, WarmWorks
 from .warmworks import enabled_for as warm_works_enabled_for
-from .worker import REGISTRY, execute_call, forget_outbox, loads_batches, transport_with_outbox
+from .worker import REGISTRY, Link, Transport, execute_call, forget_outbox, loads_batches, transport_with_outbox
 
 # How often the client's connection is looked at (a lost scheduler ends the app within this + the timeout).
 WATCH_SECONDS = 0.5
@@ -88,6 +90,7 @@ class DaskExecutor(Executor):
         self._hears_removals = False
         self._fallbacks: set[tuple[str, tuple[str, ...]]] = set()  # (work, resources) it was told it lacks
         self._warm: WarmWorks | None = None  # later calls straight to a warm host (see runtime/warmworks.py)
+        self._receiver: Receiver | None = None  # works' batches straight from their workers (runtime/direct.py)
 
     @property
     def description(self) -> str:
@@ -112,8 +115,14 @@ class DaskExecutor(Executor):
             except BaseException:
                 self.connection.close()  # only what lightnb opened for this app
                 raise
+        if direct_enabled() and self.connection.ends_here:
+            # Its workers are on this machine: they stream to this process over loopback.
+            self._receiver = Receiver(self._on_direct)
         if warm_works_enabled_for(self.connection):
-            self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches)
+            self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches,
+                                   self.route)
+        # Batches through the scheduler: every route's on a cluster that may outlive this process (a resumed
+        # app reads the earlier ones there), a worker's that cannot reach this process directly.
         self.client.subscribe_topic(events_topic(self.app_id), self._on_event)
         # A cluster lightnb did not start: hear which worker the scheduler removes (its host may have gone)
         # and with which tasks. A client the user gave is left alone (one handler per topic and client).
@@ -175,9 +184,17 @@ class DaskExecutor(Executor):
                 f"back within {CONNECT_TIMEOUT_SECONDS} s. The works running there are lost to this app. Check "
                 "the scheduler, then start the app again (a named app can resume: resume=True).")
 
+    @property
+    def route(self) -> Route | None:
+        """Where workers send the app's batches directly; None: through the scheduler."""
+        return self._receiver.route if self._receiver is not None else None
+
     def _on_event(self, event: tuple[float, Any]) -> None:
+        self._on_direct(event[1])
+
+    def _on_direct(self, data: bytes) -> None:
         if self._emit is not None and not self._closed:
-            for batch in loads_batches(event[1]):
+            for batch in loads_batches(data):
                 self._emit_batch(batch)
 
     def _on_cluster_event(self, event: tuple[float, Any]) -> None:
@@ -268,7 +285,7 @@ class DaskExecutor(Executor):
         """Send a call as a Dask task (a first call, or one without a warm host)."""
         at_most_once, options = self._task_options(spec)
         future = self.client.submit(
-            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once,
+            run_on_worker, spec.app_id, spec.work_name, spec.call_id, spec.payload, not at_most_once, self.route,
             key=self.task_key(spec.work_name, spec.call_id), **options,
         )
         self._track([(spec, future)], at_most_once)
@@ -278,7 +295,7 @@ class DaskExecutor(Executor):
         at_most_once, options = self._task_options(specs[0])
         futures = self.client.map(
             run_on_worker, [s.app_id for s in specs], [s.work_name for s in specs], [s.call_id for s in specs],
-            [s.payload for s in specs], [not at_most_once] * len(specs),
+            [s.payload for s in specs], [not at_most_once] * len(specs), [self.route] * len(specs),
             key=[self.task_key(s.work_name, s.call_id) for s in specs], **options,
         )
         self._track(list(zip(specs, futures, strict=True)), at_most_once)
@@ -449,6 +466,8 @@ class DaskExecutor(Executor):
             pending += [((call.spec.work_name, call.spec.call_id), call) for call in self._warm.running()]
         self._closed = True
         client = self.client
+        if self._receiver is not None and self._lost:
+            self._receiver.close()
         if self._lost:  # nothing reaches the scheduler: only close what lightnb opened, without waiting on it
             if self.connection.owns_client:
                 self.connection.owns_client = False
@@ -473,6 +492,8 @@ class DaskExecutor(Executor):
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
             pass
+        if self._receiver is not None:
+            self._receiver.close()
         self.connection.close()
 
     def _end_stragglers(self, pending: list[tuple[tuple[str, str], Any]]) -> None:
@@ -596,17 +617,14 @@ class _Subscriptions:
 _SUBSCRIPTIONS = _Subscriptions()
 
 
-def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, claim: bool) -> None:
+def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, claim: bool,
+                  route: Route | None = None) -> None:
     """The Dask task of one work call (runs on the worker)."""
     from distributed import get_worker, secede
 
     worker = get_worker()
     secede()  # a long-running work must not hold one of the worker's task slots
-    topic = events_topic(app_id)
-
-    # The calls of the app running in this process share one outbox: their batches leave together.
-    transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
-                                      worker.loop.add_callback, worker.address)
+    transport = app_transport(worker, app_id, route)
     first = _claim(app_id, work_name, call_id, worker.address) if claim else None
     if first is not None:
         from ..core.calls import WorkStageStatus
@@ -618,9 +636,27 @@ def run_on_worker(app_id: str, work_name: str, call_id: str, payload: bytes, cla
             f"{first} (killed, crashed, or a link to its host was cut). Dask tried to run the call again on "
             f"{worker.address}, which lightnb refused: a call runs at most once. Check that worker's host, "
             "then run the app again."), "worker_died")
-        channel.flush()
+        channel.finish()
         return
     execute_call(app_id, work_name, call_id, payload, transport, ready=lambda: _subscribe(app_id, worker))
+
+
+def app_transport(worker: Any, app_id: str, route: Route | None) -> Transport:
+    """The transport of a call of ``app_id`` in this worker process. The app's calls here share one outbox
+    (their batches leave together), flushed straight to the app's client when it gave a ``route`` and this
+    process can reach it (see :mod:`lightnb.runtime.direct`), else sent through the scheduler."""
+    topic = events_topic(app_id)
+    through_scheduler = ordered_sender(worker, topic)
+
+    def link() -> Link:
+        if route is not None:
+            sender = Sender(route, through_scheduler)
+            if sender.direct:
+                return Link(sender.send, sender.schedule, sender.settle, sender.close)
+            sender.close()
+        return Link(through_scheduler, worker.loop.add_callback)
+
+    return transport_with_outbox((worker.address, topic), link, worker.address)
 
 
 def ordered_sender(worker: Any, topic: str) -> Callable[[bytes], None]:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .direct import Route
 from .protocol import CallLost, CallSpec, Emit, WorkBatch
 
 ENV = "LIGHTNB_WARM_WORKS"
@@ -46,15 +47,10 @@ CONNECT_SECONDS = 2.0
 
 def enabled_for(connection: Any) -> bool:
     """Whether an app on ``connection`` sends later calls to warm hosts: only on a cluster that ends with
-    this process (the embedded or warm one, a ``LocalCluster`` started here), unless turned off."""
+    this process (see ``Connection.ends_here``), unless turned off."""
     if os.environ.get(ENV, "").strip().lower() in ("0", "off", "no", "false"):
         return False
-    if connection.embedded:
-        return True
-    from distributed import LocalCluster
-
-    cluster = connection.cluster if connection.cluster is not None else getattr(connection.client, "cluster", None)
-    return isinstance(cluster, LocalCluster)
+    return bool(connection.ends_here)
 
 
 # -- decisions (pure) -------------------------------------------------------------------------------------
@@ -122,9 +118,10 @@ class WarmWorks:
     ordinary way; ``seen`` gives how many batches of one execution reached the app."""
 
     def __init__(self, app_id: str, client: Any, emit: Emit, submit_task: Callable[[CallSpec], None],
-                 seen: Callable[[tuple[str, str, str | None]], int]) -> None:
+                 seen: Callable[[tuple[str, str, str | None]], int], route: Route | None = None) -> None:
         self.app_id = app_id
         self.client = client
+        self._route = route  # where the hosts send the calls' batches directly (see runtime/direct.py)
         self._emit = emit
         self._submit_task = submit_task
         self._seen = seen
@@ -190,7 +187,8 @@ class WarmWorks:
             return
         try:
             answer = await send_recv(comm, op="actor_execute", actor=host_key, function="call",
-                                     args=[spec.work_name, spec.call_id, spec.payload], kwargs={})
+                                     args=[spec.work_name, spec.call_id, spec.payload, self._route],
+                                     kwargs={})
         except KeyError as error:  # the worker has no such host (it was released): the call did not start
             comm.abort()
             self._ended(call, NotDelivered(f"no warm host on {call.worker}: {error}"))
@@ -221,23 +219,29 @@ class WarmWorks:
             return
         assert isinstance(outcome, Answered)
         key = (spec.work_name, spec.call_id, call.worker)
-        if self._closed or self._seen(key) >= outcome.batches:
+        with self._lock:  # batches reach the app on the client's loop, or on the direct route's thread
+            arrived = self._closed or self._seen(key) >= outcome.batches
+            if not arrived:
+                # The answer came straight from the worker; the final report by another route: wait for it.
+                self._awaiting[key] = (outcome.batches, call)
+        if arrived:
             self._finish(call, None)
             return
-        # The answer came straight from the worker; the final report goes through the scheduler: wait for it.
-        self._awaiting[key] = (outcome.batches, call)
         self.client.loop.call_later(FINAL_REPORT_SECONDS, self._give_up_on, key)
 
     def on_batch(self, batch: WorkBatch) -> None:
-        """A batch reached the app (on the client's event loop): it may be the final report awaited."""
+        """A batch reached the app: it may be the final report awaited."""
         key = (batch.work_name, batch.call_id, batch.worker)
-        waiting = self._awaiting.get(key)
-        if waiting is not None and batch.seq >= waiting[0]:
+        with self._lock:
+            waiting = self._awaiting.get(key)
+            if waiting is None or batch.seq < waiting[0]:
+                return
             del self._awaiting[key]
-            self._finish(waiting[1], None)
+        self._finish(waiting[1], None)
 
     def _give_up_on(self, key: tuple[str, str, str | None]) -> None:
-        waiting = self._awaiting.pop(key, None)
+        with self._lock:
+            waiting = self._awaiting.pop(key, None)
         if waiting is not None:
             spec = waiting[1].spec
             self._finish(waiting[1], None if self._closed else CallLost(
@@ -275,20 +279,17 @@ class WarmHost:
     def __init__(self, app_id: str) -> None:
         self.app_id = app_id
 
-    async def call(self, work_name: str, call_id: str, payload: bytes) -> int:
+    async def call(self, work_name: str, call_id: str, payload: bytes, route: Route | None = None) -> int:
         from distributed import get_worker
 
-        from .dask import _subscribe, events_topic, ordered_sender
-        from .worker import execute_call, transport_with_outbox
+        from .dask import _subscribe, app_transport
+        from .worker import execute_call
 
         worker = get_worker()
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
-        topic = events_topic(self.app_id)
-
         # Shared with the app's other calls in this process (tasks and warm calls alike).
-        transport = transport_with_outbox((worker.address, topic), ordered_sender(worker, topic),
-                                          worker.loop.add_callback, worker.address)
+        transport = app_transport(worker, self.app_id, route)
         app_id = self.app_id
         sent = [0]
 

@@ -569,11 +569,14 @@ class Counting(LightningWork):
             time.sleep(0.001)
 
 
-def test_works_streaming_at_once_share_messages_and_every_value_arrives_in_order(cluster):
+def test_works_streaming_at_once_share_messages_and_every_value_arrives_in_order(cluster, monkeypatch):
     """The calls of an app in one worker process send their batches together (one message per flush): fewer
     messages than batches reach the scheduler, and each work's values still reach the flow in order, its
-    last value and its success included."""
+    last value and its success included. (The scheduler route, read on the scheduler; the direct route is
+    checked in test_direct.py.)"""
     from distributed import Client
+
+    monkeypatch.setenv("LIGHTNB_DIRECT_STREAM", "0")
 
     from lightnb.runtime.dask import events_topic
     from lightnb.runtime.worker import loads_batches

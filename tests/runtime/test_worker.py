@@ -16,6 +16,7 @@ from lightnb.core.events import LogEntry, SetEntry
 from lightnb.runtime.context import AppContext
 from lightnb.runtime.worker import (
     REGISTRY,
+    Link,
     Transport,
     WorkChannel,
     execute_call,
@@ -191,7 +192,8 @@ class SharedOutbox:
         self.topic = f"lightnb-events-test-{uuid.uuid4().hex[:8]}"
 
     def transport(self):
-        return transport_with_outbox(("test-worker", self.topic), self._send, self._schedule, "test-worker")
+        return transport_with_outbox(("test-worker", self.topic), lambda: Link(self._send, self._schedule),
+                                     "test-worker")
 
     def _send(self, data):
         with self._lock:
