@@ -335,7 +335,7 @@ class LightningApp:
 
         if cluster is None and warm.enabled():
             cluster = warm.WARM  # the process's warm embedded cluster, shared with the apps before and after
-        return DaskExecutor(self.app_id, cluster, storage=self.storage)
+        return DaskExecutor(self.app_id, cluster, storage=self.storage, durable=self.durable)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the app ends. ``TimeoutError`` if still running after ``timeout`` seconds;

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import os
 import threading
 import time
 import uuid
@@ -26,8 +27,8 @@ import cloudpickle
 from ..core.events import Logged
 from . import warm
 from .cluster import CONNECT_TIMEOUT_SECONDS, Connection, connect, is_explicit
-from .direct import Receiver, Route, Sender
-from .direct import enabled as direct_enabled
+from .direct import ENV as DIRECT_ENV
+from .direct import DirectStreamWarning, Receiver, Route, Sender, choose_route
 from .protocol import CallLost, CallSpec, Emit, Executor, RuntimeFailed, WorkBatch
 from .warm import WARM
 from .warmworks import WarmCall, WarmWorks
@@ -69,8 +70,9 @@ class ResourceFallbackWarning(UserWarning):
 class DaskExecutor(Executor):
     """Runs work calls as tasks on a Dask cluster (see :mod:`lightnb.runtime.cluster` for which)."""
 
-    def __init__(self, app_id: str, cluster: Any = None, storage: str | None = None) -> None:
+    def __init__(self, app_id: str, cluster: Any = None, storage: str | None = None, durable: bool = False) -> None:
         self.app_id = app_id
+        self._durable = durable  # a named app: a resumed one reads its works' reports on the scheduler
         self._cluster_arg = cluster
         self._storage = storage
         self.connects_eagerly = cluster is not WARM and is_explicit(cluster)
@@ -115,9 +117,12 @@ class DaskExecutor(Executor):
             except BaseException:
                 self.connection.close()  # only what lightnb opened for this app
                 raise
-        if direct_enabled() and self.connection.ends_here:
-            # Its workers are on this machine: they stream to this process over loopback.
-            self._receiver = Receiver(self._on_direct)
+        choice = choose_route(os.environ.get(DIRECT_ENV, ""), self.connection.ends_here, self._durable,
+                              str(getattr(self.client.scheduler, "address", "") or ""))
+        if choice.why_not is not None:
+            warnings.warn(choice.why_not, DirectStreamWarning, stacklevel=2)
+        if choice.host is not None:
+            self._receiver = Receiver(self._on_direct, choice.host)
         if warm_works_enabled_for(self.connection):
             self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches,
                                    self.route)

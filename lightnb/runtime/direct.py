@@ -20,7 +20,13 @@ What holds:
   *sync* frame, answered after everything before it on the connection was handed to the app), so the
   task's completion — which travels through the scheduler — never overtakes the call's final report.
 * **Falling back.** A worker that cannot open the connection within :data:`CONNECT_SECONDS`, or whose
-  connection breaks, sends on the scheduler route from then on (the client listens to both).
+  connection breaks, sends on the scheduler route from then on (the client listens to both), first sending
+  again what the client had not confirmed (the app drops a batch it already has).
+
+Where (:func:`choose_route`): by default only on a cluster that ends with this process, on loopback. On
+another cluster only when ``LIGHTNB_DIRECT_STREAM`` names an address of this machine the workers can reach
+(the client then listens there), and not for a named (durable) app — a resumed app reads on the scheduler
+what its works reported while nobody listened — nor on a TLS cluster (this route is not encrypted).
 
 Frames (after the token): a 4-byte big-endian length, a 1-byte kind, the body. ``M``: one outbox message
 (pickled batches). ``S``: a sync; the client writes the 8-byte body back.
@@ -29,7 +35,6 @@ Frames (after the token): a 4-byte big-endian length, a 1-byte kind, the body. `
 from __future__ import annotations
 
 import hmac
-import os
 import queue
 import secrets
 import selectors
@@ -58,9 +63,42 @@ FLUSH_INTERVAL = 0.005
 MAX_FRAME = 1 << 30
 
 
-def enabled() -> bool:
-    """Whether apps whose cluster ends with this process stream directly (``LIGHTNB_DIRECT_STREAM=0``: no)."""
-    return os.environ.get(ENV, "").strip().lower() not in ("0", "off", "no", "false")
+_OFF = ("0", "off", "no", "false")
+_DEFAULT = ("", "1", "on", "yes", "true")
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """Where the app listens for its workers (None: the scheduler route), and why not when asked for."""
+
+    host: str | None
+    why_not: str | None = None
+
+
+def choose_route(setting: str, ends_here: bool, durable: bool, scheduler_address: str) -> RouteChoice:
+    """Which route an app's batches take. ``setting`` is ``$LIGHTNB_DIRECT_STREAM``: unset (direct on a
+    cluster that ends with this process, on loopback), ``0`` (never), or an address of this machine that the
+    workers of another cluster can reach (direct there too, where it may be)."""
+    value = setting.strip()
+    if value.lower() in _OFF:
+        return RouteChoice(None)
+    if ends_here:
+        return RouteChoice("127.0.0.1")
+    if value.lower() in _DEFAULT:
+        return RouteChoice(None)
+    if durable:
+        return RouteChoice(None, f"{ENV}={value} is not used by a named (durable) app: a resumed app reads what "
+                                 "its works reported while nobody listened on the scheduler, so their reports "
+                                 "stay on the scheduler route")
+    if scheduler_address.startswith(("tls://", "wss://")):
+        return RouteChoice(None, f"{ENV}={value} is not used on a cluster that speaks TLS ({scheduler_address}): "
+                                 "the direct route is not encrypted, so the works' reports stay on the "
+                                 "scheduler route")
+    return RouteChoice(value)
+
+
+class DirectStreamWarning(UserWarning):
+    """Direct streaming was asked for where it is not used."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from polling import wait_until
 
 from lightnb import AppFailed, CloudCompute, LightningApp, LightningFlow, LightningWork
 
@@ -31,15 +32,6 @@ class Reporter(LightningWork):
         while not self.finish:
             time.sleep(0.005)
             self.check_stop()
-
-
-def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def test_works_run_in_worker_processes_and_stream_both_ways(cluster):

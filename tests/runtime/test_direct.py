@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from polling import wait_until
 
 from lightnb import LightningApp, LightningFlow, LightningWork
 from lightnb.runtime.dask import events_topic
@@ -25,18 +26,9 @@ from lightnb.runtime.direct import (
     Receiver,
     Route,
     Sender,
+    choose_route,
     frame,
 )
-
-
-def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
 
 # -- the frame reader (pure) --------------------------------------------------------------------------------
 TOKEN = bytes(range(TOKEN_BYTES))
@@ -65,6 +57,23 @@ def test_a_peer_without_the_token_is_refused_before_any_frame():
 def test_a_frame_no_worker_sends_is_refused(bad):
     with pytest.raises(BadPeer):
         FrameReader(TOKEN).feed(TOKEN + bad)
+
+
+# -- which route (pure) --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("setting", "ends_here", "durable", "scheduler", "host", "why"), [
+    ("", True, False, "tls://127.0.0.1:1", "127.0.0.1", None),  # the embedded cluster: direct, loopback
+    ("", True, True, "tls://127.0.0.1:1", "127.0.0.1", None),  # nothing of it outlives this process anyway
+    ("0", True, False, "tls://127.0.0.1:1", None, None),  # turned off
+    ("", False, False, "tcp://10.0.0.5:8786", None, None),  # another cluster: the scheduler, by default
+    ("10.0.0.1", False, False, "tcp://10.0.0.5:8786", "10.0.0.1", None),  # asked for, on an address given
+    ("10.0.0.1", False, True, "tcp://10.0.0.5:8786", None, "durable"),  # said why not
+    ("10.0.0.1", False, False, "tls://10.0.0.5:8786", None, "TLS"),
+])
+def test_the_route_is_direct_only_where_it_holds(setting, ends_here, durable, scheduler, host, why):
+    choice = choose_route(setting, ends_here, durable, scheduler)
+    assert choice.host == host
+    assert (choice.why_not is None) if why is None else (why in choice.why_not and "LIGHTNB_DIRECT_STREAM" in
+                                                         choice.why_not)
 
 
 # -- sender and receiver over loopback ----------------------------------------------------------------------

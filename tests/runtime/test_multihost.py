@@ -247,6 +247,35 @@ def _ticker(topology: Topology, label: str, ticks: int, pace: float) -> Lightnin
                         env={"LNB_LABEL": label, "LNB_TICKS": str(ticks), "LNB_PACE": str(pace)})
 
 
+def _events_on_scheduler(topology: Topology, app: LightningApp) -> int:
+    from distributed import Client
+
+    from lightnb.runtime.dask import events_topic
+
+    with Client(topology.address, timeout=20, set_as_default=False) as client:
+        return len(client.get_events(events_topic(app.app_id)))
+
+
+def test_workers_that_reach_the_client_stream_to_it_directly_and_others_through_the_scheduler(
+        topology, monkeypatch):
+    # The address of the client's host on the hosts' network: the workers reach it.
+    monkeypatch.setenv("LIGHTNB_DIRECT_STREAM", topology.hosts.gateway)
+    app = _ticker(topology, "direct", ticks=20, pace=0.05).start()
+    receiver = app.loop.executor._receiver
+    assert receiver is not None and receiver.route.address[0] == topology.hosts.gateway
+    app.wait(120)
+    assert app.end_message == "ticked 20 times"
+    assert receiver.messages > 0 and _events_on_scheduler(topology, app) == 0
+
+    # An address the workers cannot reach (the client's own loopback): they fall back, nothing is lost.
+    monkeypatch.setenv("LIGHTNB_DIRECT_STREAM", "127.0.0.1")
+    app = _ticker(topology, "fallback", ticks=20, pace=0.05).start()
+    receiver = app.loop.executor._receiver
+    app.wait(120)
+    assert app.end_message == "ticked 20 times" and app.root.ticker.ticks == 20
+    assert receiver is not None and receiver.messages == 0 and _events_on_scheduler(topology, app) > 0
+
+
 @pytest.mark.parametrize("side", ["worker", "scheduler"])
 def test_a_link_cut_shorter_than_the_timeouts_is_ridden_out_and_the_call_runs_once(topology, side):
     """A worker host cut for 2 s (the scheduler's worker-ttl is 6 s), the scheduler host for 3 s (lightnb

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import pytest
+from polling import wait_until as poll
 
 from lightnb import LightningApp
 from lightnb.core.reload import apply_plan, class_key, plan_reload
@@ -69,12 +69,7 @@ def define(version: int, marks) -> dict:
 
 
 def wait_until(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
+    poll(predicate, timeout)
 
 
 def call(app, n, mode="add"):

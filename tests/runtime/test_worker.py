@@ -10,6 +10,7 @@ import uuid
 
 import cloudpickle
 import pytest
+from polling import wait_until as poll
 
 from lightnb import LightningWork, WorkStageStatus
 from lightnb.core.events import LogEntry, SetEntry
@@ -77,12 +78,7 @@ def _shape(entry):
 
 
 def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.005)
-    raise AssertionError("condition not reached in time")
+    poll(predicate, timeout)
 
 
 def shapes(entries):
