@@ -61,9 +61,9 @@ try {
   await waitForText(page, 'Training parameters');
   await waitForText(page, 'training 1: lr=0.05, epochs=4 → val_loss');
 
-  // As a person does: type a value, let the page settle (its script reruns, the value reaches the flow and the
-  // page redraws once more on the change it made), then the next. A click while the page still reruns can be
-  // lost (see the closing note of the frontends work): this test checks the round trip, not that race.
+  // As a person does: type a value, let the page settle (its script reruns and the value reaches the flow; the
+  // page no longer redraws for a change it made itself, only for the flow's), then the next. This test checks
+  // the round trip; tests/frontend checks that the page's own writes count as seen.
   step('setting lr 0.1 and 3 epochs, pressing Train');
   const lr = page.getByLabel('learning rate');
   await lr.fill('0.1');

@@ -107,6 +107,10 @@ class EngineState(Observer):
         self.ending: tuple[AppStage, str] | None = None
         self.executor_ready = False
         self.passes = 0
+        # Counts the changes views redraw for (a component's state marked changed, the app's stage), one by
+        # one and under the lock: a frontend's page compares it with the version it drew, and a write from
+        # the page learns exactly which version it produced (see lightnb.frontend.state_server).
+        self.state_version = 0
         self.now = 0.0
         self.logs: dict[str, LogBuffer] = {}
         self.works: dict[str, LightningWork] = {}
@@ -160,6 +164,7 @@ class EngineState(Observer):
     def _on_started(self, event: Started) -> None:
         self.stage = AppStage.RUNNING
         self._changes.stage = True
+        self.state_version += 1
         self.root._set_observer(self)
         for work in self.works.values():  # calls queued before the start (a resumed app's interrupted ones)
             if work._calls.queue:
@@ -261,6 +266,7 @@ class EngineState(Observer):
         self.end_message = message
         self.stage = stage
         self._changes.stage = True
+        self.state_version += 1
         self._out.append(Ended(stage, message))
         self._notify()
 
@@ -448,6 +454,7 @@ class EngineState(Observer):
     def _mark(self, component: Node) -> None:
         self._dirty = True
         self._changes.state.add(component.name)
+        self.state_version += 1
 
     def _log(self, name: str, stream: str, text: str) -> None:
         buffer = self.logs.get(name)

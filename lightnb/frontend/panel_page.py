@@ -1,5 +1,6 @@
 """The Panel script of a ``PanelFrontend`` made from a function: ``render_fn(state)`` returns what to show,
-drawn again (with a fresh ``AppState``) when the app's state changed, as the page polls the app."""
+drawn again (with a fresh ``AppState``) when the app's state changed, as the page polls the app — not for a
+change the page's own widgets wrote through that state (it shows it already; see ``streamlit_page``)."""
 
 from __future__ import annotations
 
@@ -15,20 +16,20 @@ REFRESH_MS = int(1000 * float(os.environ.get("LIGHTNB_PANEL_REFRESH") or 0.5))
 render_fn = load_render_fn(os.environ["LIGHTNB_RENDER_FN"])
 state = AppState()
 state._request_state()
-seen = [state._version]
+shown = [state]  # the state the page draws: its version moves on with the page's own writes
 page = pn.Column(pn.panel(render_fn(state)), sizing_mode="stretch_width")
 
 
 def follow() -> None:
     try:
         now = state._connection.version()
-        if now == seen[0]:
+        if now == shown[0]._version:
             return
         fresh = AppState()
         fresh._request_state()
     except AppStateError:
         return
-    seen[0] = fresh._version
+    shown[0] = fresh
     page.objects = [pn.panel(render_fn(fresh))]
 
 

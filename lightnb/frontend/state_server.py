@@ -3,8 +3,10 @@
 ``GET /state?component=root.x`` → ``{"version", "stage", "state"}`` (the component's state, read under the
 app's lock); ``GET /version`` → ``{"version"}`` (a counter of the app's state changes: a page polls it to know
 when to draw again); ``POST /set {"component", "values"}`` sets the values on the component between two flow
-passes (as ``ParamsForm`` does) and answers once they are set. Every request carries the app's token
-(``X-Lightnb-Token``); anything else is refused.
+passes (as ``ParamsForm`` does) and answers once they are set, with ``{"before", "version"}``: the versions
+just before and just after this write (nothing else changes in between), so a page can take the change it
+made itself as seen without missing the flow's answer to it (a later version). Every request carries the
+app's token (``X-Lightnb-Token``); anything else is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from typing import Any
 
 from ..app import LightningApp
 from ..core.component import Component, Node
-from ..core.events import Changes
 from ..core.flow import find_component
 from ..core.values import check_state_value
 from ..utilities.state import TOKEN_HEADER
@@ -61,8 +62,6 @@ class StateServer:
     def __init__(self, app: LightningApp) -> None:
         self.app = app
         self.token = secrets.token_urlsafe(24)
-        self._version = 0  # counts the app's state changes (written on the loop thread only)
-        self._unsubscribe = app.subscribe(self._on_changes)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         server.daemon_threads = True
         self._server = server
@@ -76,14 +75,13 @@ class StateServer:
 
     @property
     def version(self) -> int:
-        return self._version
-
-    def _on_changes(self, changes: Changes) -> None:
-        if changes.state or changes.stage:
-            self._version += 1
+        """The app's state version: the engine counts each change as it is made, under the app's lock, so a
+        version read with the state (or around a write) is exactly the one that state (or write) has; counting
+        the loop's notifications instead would merge a page's write with the flow's answer to it in one."""
+        loop = self.app.loop
+        return 0 if loop is None else loop.engine.state_version
 
     def close(self) -> None:
-        self._unsubscribe()
         self._server.shutdown()
         self._server.server_close()
 
@@ -97,7 +95,7 @@ class StateServer:
                 node = find_component(self.app.root, name)
             except KeyError as error:
                 return 404, {"error": str(error.args[0])}
-            return 200, {"version": self._version, "stage": str(loop.stage), "state": node.state}
+            return 200, {"version": loop.engine.state_version, "stage": str(loop.stage), "state": node.state}
 
     def write(self, body: Any) -> tuple[int, dict[str, Any]]:
         loop = self.app.loop
@@ -115,14 +113,17 @@ class StateServer:
             return refusal.status, {"error": refusal.message}
         applied = threading.Event()
         failures: list[str] = []
+        versions: list[int] = []  # before and after the write, read on the loop thread under the app's lock
 
         def apply() -> None:
+            versions.append(loop.engine.state_version)
             try:
                 for name, value in values.items():
                     setattr(node, name, value)
             except Exception as error:
                 failures.append(f"{type(error).__name__}: {error}")
             finally:
+                versions.append(loop.engine.state_version)
                 applied.set()
 
         loop.call_soon(apply)  # between two flow passes, all values at once
@@ -131,7 +132,8 @@ class StateServer:
                                   "still running?)"}
         if failures:
             return 400, {"error": failures[0]}
-        return 200, {"ok": True, "version": self._version}
+        before, after = versions
+        return 200, {"ok": True, "before": before, "version": after}
 
 
 def _handler(server: StateServer) -> type[http.server.BaseHTTPRequestHandler]:

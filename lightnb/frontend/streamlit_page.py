@@ -1,6 +1,8 @@
 """The Streamlit script of a ``StreamlitFrontend`` (``streamlit run`` runs this file): load the flow's
 render function once, call it with a fresh ``AppState`` on every rerun, and rerun when the app's state
-changed, so the page shows the live state."""
+changed, so the page shows the live state — but not for a change the page made itself (a click that sets
+``state.lr``): that full rerun half a second later could swallow the person's next click. The flow's answer
+to the page's write is a later version, so the page still draws it."""
 
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ def main() -> None:
     except AppStateError as error:
         st.error(f"lightnb: {error}")
         return
-    seen = state._version
     _render_fn()(state)
 
     @st.fragment(run_every=REFRESH)
@@ -36,7 +37,7 @@ def main() -> None:
             now = state._connection.version()
         except AppStateError:
             return
-        if now != seen:
+        if now != state._version:  # read now: the page's own writes (in fragments too) move it on
             st.rerun()
 
     follow()

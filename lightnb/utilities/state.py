@@ -21,6 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 ENV_URL = "LIGHTNB_STATE_URL"  # http://127.0.0.1:PORT of the app's state endpoint
@@ -67,8 +68,29 @@ class _Connection:
     def version(self) -> int:
         return int(self.request("GET", "/version")["version"])
 
-    def set(self, component: str, values: dict[str, Any]) -> None:
-        self.request("POST", "/set", {"component": component, "values": values})
+    def set(self, component: str, values: dict[str, Any]) -> tuple[int, int]:
+        """Set ``values`` on ``component``; the app's state versions just before and just after the write."""
+        reply = self.request("POST", "/set", {"component": component, "values": values})
+        return int(reply["before"]), int(reply["version"])
+
+
+@dataclass
+class _Shown:
+    """The app's state version a snapshot shows, its own writes included; shared by an ``AppState`` and the
+    children read from it, as they share the snapshot.
+
+    A page draws again when the app's version differs from the one it shows. Its own write moves the app from
+    ``before`` to ``after`` and is already in the snapshot, so it must not make the page draw again — yet any
+    other change must: the write counts as seen only when the snapshot showed ``before`` (nothing else
+    changed since it was read), and whatever the flow does next (answering the write too) is a later version.
+    """
+
+    version: int | None
+
+    def wrote(self, before: int, after: int) -> None:
+        """A write of this snapshot's took the app from version ``before`` to ``after``."""
+        if self.version is not None and self.version == before:
+            self.version = after
 
 
 class AppState:
@@ -98,13 +120,20 @@ class AppState:
         object.__setattr__(self, "_connection", connection)
         object.__setattr__(self, "_component", component)
         object.__setattr__(self, "_snapshot", state)
-        object.__setattr__(self, "_version", version)
+        object.__setattr__(self, "_shown", _Shown(version))
 
     @classmethod
     def _child(cls, parent: AppState, key: str, state: dict[str, Any]) -> AppState:
         child = cls.__new__(cls)
-        child._init(parent._connection, f"{parent._component}.{key}", state, parent._version)
+        child._init(parent._connection, f"{parent._component}.{key}", state, None)
+        object.__setattr__(child, "_shown", parent._shown)  # one snapshot: the child's writes are the page's
         return child
+
+    @property
+    def _version(self) -> int | None:
+        """The app's state version this state shows: the one it was read at, moved on by its own writes
+        while nothing else changed (a page polling the app draws again only when the app is past it)."""
+        return self._shown.version
 
     # -- reading ------------------------------------------------------------------------------------------
     @property
@@ -118,7 +147,7 @@ class AppState:
         """Read the state again from the app."""
         version, state = self._connection.state(self._component)
         object.__setattr__(self, "_snapshot", state)
-        object.__setattr__(self, "_version", version)
+        object.__setattr__(self, "_shown", _Shown(version))  # children read before keep the old snapshot's
 
     @property
     def vars(self) -> dict[str, Any]:
@@ -179,8 +208,9 @@ class AppState:
                             f"{type(value).__name__} {value!r:.60} is not") from None
         if type(variables[name]) is type(value) and variables[name] == value:
             return  # unchanged (a page setting every widget's value on each rerun sends only what changed)
-        self._connection.set(self._component, {name: value})
+        before, after = self._connection.set(self._component, {name: value})
         variables[name] = value
+        self._shown.wrote(before, after)
 
     def __repr__(self) -> str:
         return f"<AppState {self._component} {self.vars if self._snapshot is not None else '(not read yet)'}>"

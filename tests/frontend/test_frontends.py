@@ -33,7 +33,7 @@ from lightnb.frontend import (
 from lightnb.frontend.runner import frontends_of
 from lightnb.ui.layout import layout_tabs
 from lightnb.ui.model import describe
-from lightnb.utilities.state import AppState, AppStateError
+from lightnb.utilities.state import AppState, AppStateError, _Shown
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -230,6 +230,70 @@ def test_app_state_reads_writes_and_refuses_with_reasons():
         _ = AppState(endpoint.url, endpoint.token, "root").lr
     with pytest.raises(RuntimeError, match=r"app_state\(\) reaches a running app; WithFrontend is stopped"):
         app_state(app)
+
+
+class Answering(LightningFlow):
+    """A flow that answers a page's write in the pass right after it (``answered`` follows ``clicks``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clicks = 0
+        self.answered = 0
+        self.label = "first"
+        self.note = ""
+        self.train = Child()
+
+    def run(self) -> None:
+        self.answered = self.clicks
+
+
+def test_shown_version_takes_a_write_as_seen_only_from_the_version_it_started_at():
+    shown = _Shown(5)
+    shown.wrote(5, 6)
+    assert shown.version == 6  # the page's own write: already in its snapshot
+    shown.wrote(6, 8)
+    assert shown.version == 8  # the next write of the same render
+    shown.wrote(9, 10)
+    assert shown.version == 8  # version 9 came from elsewhere: the snapshot stays behind, the page draws again
+    unread = _Shown(None)
+    unread.wrote(0, 1)
+    assert unread.version is None
+
+
+def test_a_pages_own_write_is_seen_and_the_flows_changes_after_it_are_new():
+    app = LightningApp(Answering(), cluster="in-process")
+    app.start()
+    try:
+        wait_until(lambda: app.loop is not None and app.loop.passes > 0, "the first pass")
+        endpoint = frontends_of(app).state_endpoint()
+        quiet = app.loop.passes
+        state = app_state(app)  # as the page gets it on a rerun
+        state._request_state()
+        assert state._version == endpoint.version
+
+        # A write the flow does not answer: once its pass ran, the page has seen every change there is.
+        state.label = "second"
+        state.train.progress = 0.75  # a child's write is the page's too
+        wait_until(lambda: app.loop.passes > quiet, "the pass after the writes")
+        assert state._version == endpoint.version
+        assert (app.root.label, app.root.train.progress) == ("second", 0.75)
+
+        # A write the flow answers in the very next pass: the page's own change is seen, the answer is new.
+        state.clicks = 1
+        written = state._version
+        wait_until(lambda: app.root.answered == 1, "the flow's answer to the click")
+        assert endpoint.version > written and state._version == written
+
+        # A change the page did not make, then one it made: the snapshot is behind, the page draws again.
+        fresh = app_state(app)
+        fresh._request_state()
+        read_at = fresh._version
+        app.root.note = "from the notebook"
+        assert endpoint.version > read_at
+        fresh.label = "third"
+        assert fresh._version == read_at and endpoint.version > read_at
+    finally:
+        app.stop(60)
 
 
 def test_app_state_outside_a_frontend_says_what_it_needs(monkeypatch):
