@@ -118,11 +118,11 @@ class DaskExecutor(Executor):
                 self.connection.close()  # only what lightnb opened for this app
                 raise
         choice = choose_route(os.environ.get(DIRECT_ENV, ""), self.connection.ends_here, self._durable,
-                              str(getattr(self.client.scheduler, "address", "") or ""))
+                              self.client.scheduler.address or "")
         if choice.why_not is not None:
             warnings.warn(choice.why_not, DirectStreamWarning, stacklevel=2)
         if choice.host is not None:
-            self._receiver = Receiver(self._on_direct, choice.host)
+            self._receiver = Receiver(self._on_message, choice.host)
         if warm_works_enabled_for(self.connection):
             self._warm = WarmWorks(self.app_id, self.client, emit, self._submit_task, self._seen_batches,
                                    self.route)
@@ -195,9 +195,10 @@ class DaskExecutor(Executor):
         return self._receiver.route if self._receiver is not None else None
 
     def _on_event(self, event: tuple[float, Any]) -> None:
-        self._on_direct(event[1])
+        self._on_message(event[1])
 
-    def _on_direct(self, data: bytes) -> None:
+    def _on_message(self, data: bytes) -> None:
+        """One message of a worker process (from either route): the batches it carries, in order."""
         if self._emit is not None and not self._closed:
             for batch in loads_batches(data):
                 self._emit_batch(batch)
@@ -469,10 +470,10 @@ class DaskExecutor(Executor):
             pending = [(key, future) for key, (_, future) in self._futures.items()]
         if self._warm is not None:
             pending += [((call.spec.work_name, call.spec.call_id), call) for call in self._warm.running()]
-        self._closed = True
-        client = self.client
-        if self._receiver is not None and self._lost:
+        self._closed = True  # batches arriving from now on are dropped: the route's listener can go
+        if self._receiver is not None:
             self._receiver.close()
+        client = self.client
         if self._lost:  # nothing reaches the scheduler: only close what lightnb opened, without waiting on it
             if self.connection.owns_client:
                 self.connection.owns_client = False
@@ -497,8 +498,6 @@ class DaskExecutor(Executor):
                 client.run(forget_app, self.app_id, push_topic(self.app_id))
         except Exception:
             pass
-        if self._receiver is not None:
-            self._receiver.close()
         self.connection.close()
 
     def _end_stragglers(self, pending: list[tuple[tuple[str, str], Any]]) -> None:

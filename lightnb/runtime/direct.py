@@ -231,8 +231,8 @@ class Receiver:
                 except Exception:  # one bad message must not end the route for every work
                     pass
             else:
-                try:
-                    conn.setblocking(True)
+                try:  # 8 bytes; bounded, so a peer that does not read cannot hold this thread
+                    conn.settimeout(SYNC_SECONDS)
                     conn.sendall(item.body)
                     conn.setblocking(False)
                 except OSError:
@@ -273,7 +273,7 @@ class Sender:
         # Messages written but not yet known to have reached the client (numbered); sent again by the
         # fallback if the connection breaks (the app drops a batch it already has: batches are numbered).
         self._unsure: deque[tuple[int, bytes]] = deque(maxlen=RESEND)
-        self._sync_covers: dict[int, int] = {}  # sync id → the messages written before it
+        self._syncs: deque[tuple[int, int]] = deque()  # (sync id, messages written before it), unanswered
         self._sock: socket.socket | None = None
         try:
             sock = socket.create_connection(route.address, timeout=CONNECT_SECONDS)
@@ -282,10 +282,10 @@ class Sender:
             sock.sendall(route.token)
             self._sock = sock
         except OSError:
-            pass  # the client cannot be reached from here: the scheduler route
+            pass  # the client cannot be reached from here: the scheduler route (no flush thread needed)
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._flushes, name="lightnb-direct-flush", daemon=True)
-        self._thread.start()
+        if self._sock is not None:
+            threading.Thread(target=self._flushes, name="lightnb-direct-flush", daemon=True).start()
 
     @property
     def direct(self) -> bool:
@@ -330,7 +330,7 @@ class Sender:
                 return
             self._sync_id += 1
             mine = self._sync_id
-            self._sync_covers[mine] = self._sent
+            self._syncs.append((mine, self._sent))
             try:
                 self._sock.sendall(frame(SYNC, struct.pack("!Q", mine)))
             except OSError:
@@ -353,10 +353,10 @@ class Sender:
                         self._broken()
                     return
                 self._answered = struct.unpack("!Q", answer)[0]
-                with self._lock:
-                    covered = self._sync_covers.pop(self._answered, 0)
-                    for done in [key for key in self._sync_covers if key < self._answered]:
-                        del self._sync_covers[done]
+                with self._lock:  # answered in order: every sync up to this one, and what it covered, arrived
+                    covered = 0
+                    while self._syncs and self._syncs[0][0] <= self._answered:
+                        covered = self._syncs.popleft()[1]
                     while self._unsure and self._unsure[0][0] <= covered:
                         self._unsure.popleft()
 
@@ -367,7 +367,8 @@ class Sender:
                 self._sock.close()
             finally:
                 self._sock = None
-            unsure, self._unsure = list(self._unsure), deque()
+            unsure = list(self._unsure)
+            self._unsure.clear()
             for _, data in unsure:
                 self._fallback(data)
 

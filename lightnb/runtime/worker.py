@@ -235,7 +235,7 @@ class WorkChannel:
         self.flush()
         if self._transport.settle is not None:
             self._transport.settle()
-        return self._seq
+        return self.batches_sent
 
 
 _GROUP = "lightnb-batches"  # marks a message carrying the batches of several calls (see dumps_group)
@@ -606,8 +606,6 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         return channel.finish()
     observer = WorkObserver(channel)
     running = REGISTRY.begin(app_id, work_name, call_id, work, observer)
-    if transport.worker_process:
-        HEAP.call_started()
     work = running.work
     object.__setattr__(work, "_detached_name", work_name)
     if ready is not None:
@@ -618,6 +616,8 @@ def execute_call(app_id: str, work_name: str, call_id: str, payload: bytes, tran
         return channel.finish()
     work._set_observer(observer)  # type: ignore[arg-type]
     object.__setattr__(work, "_executing", True)
+    if transport.worker_process:
+        HEAP.call_started()  # ended in the finally below
     try:
         with capture.route(channel.log), context.activated(app_context):
             _state_values_before_call(work, args, kwargs)

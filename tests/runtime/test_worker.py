@@ -4,6 +4,7 @@ process, and one call end to end — reported through an in-memory transport, re
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
 import time
 import uuid
@@ -29,20 +30,13 @@ from lightnb.runtime.worker import (
 )
 
 
-class Outbox:
-    """An in-memory transport. With ``manual``, flushes wait until :meth:`run_flushes` (a busy transport:
-    what the work does meanwhile piles up); otherwise each flush runs at once, on the caller's thread."""
+class Flushes:
+    """Where a fake transport runs flushes. With ``manual``, they wait until :meth:`run_flushes` (a busy
+    transport: what the work does meanwhile piles up); otherwise each runs at once, on the caller's thread."""
 
     def __init__(self, manual=False):
-        self.batches = []
         self.scheduled = []
         self.manual = manual
-        self.transport = Transport(send=self._send, schedule=self._schedule, worker="test-worker")
-
-    def _send(self, data):
-        # As the app reads it (typed entries), written back in the wire's shape for short comparisons.
-        batch = loads_batch(data)
-        self.batches.append(dataclasses.replace(batch, entries=[_shape(entry) for entry in batch.entries]))
 
     def _schedule(self, flush):
         if self.manual:
@@ -54,6 +48,20 @@ class Outbox:
         pending, self.scheduled = self.scheduled, []
         for flush in pending:
             flush()
+
+
+class Outbox(Flushes):
+    """An in-memory transport of one call."""
+
+    def __init__(self, manual=False):
+        super().__init__(manual)
+        self.batches = []
+        self.transport = Transport(send=self._send, schedule=self._schedule, worker="test-worker")
+
+    def _send(self, data):
+        # As the app reads it (typed entries), written back in the wire's shape for short comparisons.
+        batch = loads_batch(data)
+        self.batches.append(dataclasses.replace(batch, entries=[_shape(entry) for entry in batch.entries]))
 
     @property
     def entries(self):
@@ -176,14 +184,13 @@ def test_a_value_that_cannot_be_pickled_is_reported_and_the_rest_of_the_batch_ar
 
 
 # -- the outbox shared by the calls of one app in a process ------------------------------------------------------
-class SharedOutbox:
-    """Messages as a worker process sends them for one app, read back as the app reads them. With
-    ``manual``, flushes wait for :meth:`run_flushes` (a busy worker loop); otherwise they run at once."""
+class SharedOutbox(Flushes):
+    """Messages as a worker process sends them for one app, read back as the app reads them (``manual``: a
+    busy worker loop)."""
 
     def __init__(self, manual=False):
+        super().__init__(manual)
         self.messages = []
-        self.scheduled = []
-        self.manual = manual
         self._lock = threading.Lock()
         self.topic = f"lightnb-events-test-{uuid.uuid4().hex[:8]}"
 
@@ -194,17 +201,6 @@ class SharedOutbox:
     def _send(self, data):
         with self._lock:
             self.messages.append(loads_batches(data))
-
-    def _schedule(self, flush):
-        if self.manual:
-            self.scheduled.append(flush)
-        else:
-            flush()
-
-    def run_flushes(self):
-        pending, self.scheduled = self.scheduled, []
-        for flush in pending:
-            flush()
 
     def batches_of(self, call_id):
         return [batch for message in self.messages for batch in message if batch.call_id == call_id]
@@ -482,6 +478,28 @@ def test_a_stop_that_arrives_before_its_call_keeps_the_call_from_running():
     # Only that call: the next one runs.
     again = run_call(app_id, Counter(), "root.work", "c2", 1)
     assert again.statuses() == ["running", "succeeded"]
+
+
+def test_a_worker_process_keeps_its_heap_out_of_full_collections_only_while_calls_run():
+    """In a worker process (not the user's kernel) a running call's heap is frozen out of Python's full
+    collections, and unfrozen once no call runs, so ended calls' garbage is collected — whichever way a
+    call ended, a stop that kept it from starting included."""
+    app_id = new_app()
+    outbox = Outbox()
+    in_worker = dataclasses.replace(outbox.transport, worker_process=True)
+    REGISTRY.stop(app_id, "root.work", "c0")
+    execute_call(app_id, "root.work", "c0", payload(Counter(), app_id, 1), in_worker)
+    assert outbox.final()[2:4] == ("stopped before it started", "stop")
+    assert gc.get_freeze_count() == 0
+    thread = threading.Thread(target=execute_call, daemon=True,
+                              args=(app_id, "root.work", "c1", payload(Waits(), app_id), in_worker))
+    thread.start()
+    wait_until(lambda: ("set", "started", True) in outbox.entries)
+    assert gc.get_freeze_count() > 0
+    REGISTRY.deliver(app_id, "root.work", "c1", 1, {"go": "yes"})
+    thread.join(10)
+    assert outbox.statuses()[-1] == "succeeded"
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_stop_of_a_running_call_ends_it_as_stopped_and_runs_its_stop_callbacks():
