@@ -484,6 +484,9 @@ def test_a_worker_process_keeps_its_heap_out_of_full_collections_only_while_call
     """In a worker process (not the user's kernel) a running call's heap is frozen out of Python's full
     collections, and unfrozen once no call runs, so ended calls' garbage is collected — whichever way a
     call ended, a stop that kept it from starting included."""
+    # As in a worker process, where nothing else freezes (this test process may have frozen its heap when
+    # an earlier test started an embedded cluster in it).
+    gc.unfreeze()
     app_id = new_app()
     outbox = Outbox()
     in_worker = dataclasses.replace(outbox.transport, worker_process=True)
